@@ -1,0 +1,158 @@
+"""The Run resource (`kruntimes.io/v1alpha1`, kind `Run`): one execution on a warm pool."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from attrs import field, frozen
+
+from kruntimes.model.affinity import Affinity
+from kruntimes.model.enums import ConditionType, Phase
+from kruntimes.model.meta import Condition, ObjectMeta, _frozen_map
+
+API_VERSION = "kruntimes.io/v1alpha1"
+RUN_KIND = "Run"
+
+
+@frozen
+class RunSource:
+    """Where the Run's code comes from: inline text or a repository."""
+
+    inline: str | None = None
+    inline_path: str | None = None
+    repo_url: str | None = None
+    commit_sha: str | None = None
+
+
+@frozen
+class TaskMode:
+    """Run an entrypoint with arguments to completion."""
+
+    entrypoint: str = ""
+    args: tuple[str, ...] = field(default=(), converter=tuple)
+
+
+@frozen
+class FunctionMode:
+    """Serve a handler until idle (function mode; the Run goes `Ready`)."""
+
+    handler: str = ""
+    idle_timeout_seconds: int | None = None
+
+
+@frozen
+class RunMode:
+    """Exactly one of `task` or `function` (checked by validation, as on the wire)."""
+
+    task: TaskMode | None = None
+    function: FunctionMode | None = None
+
+
+@frozen
+class WorkspaceRef:
+    name: str
+    kind: str = "PersistentWorkspace"
+    api_group: str = API_VERSION
+
+
+@frozen
+class EnvVar:
+    """A Kubernetes EnvVar; `value_from` is kept verbatim."""
+
+    name: str
+    value: str | None = None
+    value_from: Mapping[str, Any] | None = None
+
+
+@frozen
+class RetryPolicy:
+    """How many attempts a Run gets and how long to wait between them."""
+
+    max_attempts: int = 1
+    backoff_seconds: float = 1.0
+    retryable_reasons: tuple[str, ...] = field(default=(), converter=tuple)
+
+
+DEFAULT_RUN_REQUESTS: Mapping[str, int] = {"runs": 1}
+
+
+def _requests(value: Mapping[str, int] | None) -> Mapping[str, int]:
+    if not value:
+        return DEFAULT_RUN_REQUESTS
+    if "runs" not in value:
+        return {**DEFAULT_RUN_REQUESTS, **value}
+    return dict(value)
+
+
+@frozen
+class ResourceRequirements:
+    """Logical resources a Run consumes on its Pod; `runs` defaults to 1."""
+
+    requests: Mapping[str, int] = field(factory=lambda: DEFAULT_RUN_REQUESTS, converter=_requests)
+
+
+@frozen
+class RunSpec:
+    runtime: str
+    mode: RunMode = field(factory=lambda: RunMode(task=TaskMode()))
+    source: RunSource | None = None
+    workspace: WorkspaceRef | None = None
+    affinity: Affinity | None = None
+    resources: ResourceRequirements = field(factory=ResourceRequirements)
+    env: tuple[EnvVar, ...] = field(default=(), converter=tuple)
+    timeout_seconds: float | None = None
+    cancel_requested: bool = False
+    retry_policy: RetryPolicy = field(factory=RetryPolicy)
+    ttl_seconds_after_finished: int | None = None
+    extra: Mapping[str, Any] = field(factory=dict, converter=_frozen_map)
+    """Spec fields this version does not know, kept so that they survive a round trip."""
+
+
+@frozen
+class ArtifactRef:
+    name: str
+    driver: str = "filesystem"
+    type: str = "file"
+    location: str = ""
+    size_bytes: int = 0
+    digest: str = ""
+    content_type: str = ""
+    created_at: datetime | None = None
+
+
+@frozen
+class RunStatus:
+    phase: Phase = Phase.PENDING
+    assigned_pod: str | None = None
+    assigned_pod_uid: str | None = None
+    message: str = ""
+    start_time: datetime | None = None
+    completion_time: datetime | None = None
+    outputs: Mapping[str, str] = field(factory=dict, converter=_frozen_map)
+    artifact_refs: tuple[ArtifactRef, ...] = field(default=(), converter=tuple)
+    attempt: int = 1
+    conditions: tuple[Condition, ...] = field(default=(), converter=tuple)
+    endpoint: str | None = None
+    artifact_store: Mapping[str, Any] | None = None
+    extra: Mapping[str, Any] = field(factory=dict, converter=_frozen_map)
+    """Status fields this version does not know, written back unchanged."""
+
+    def condition(self, type: str | ConditionType) -> Condition | None:
+        for cond in self.conditions:
+            if cond.type == type:
+                return cond
+        return None
+
+
+@frozen
+class Run:
+    metadata: ObjectMeta
+    spec: RunSpec
+    status: RunStatus = field(factory=RunStatus)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """`(namespace, name)`: how stores and the core identify a Run."""
+        return (self.metadata.namespace, self.metadata.name)
