@@ -63,8 +63,10 @@ class IllegalTransition(ValueError):
 
     def __init__(self, phase: Phase, event: RunEvent) -> None:
         allowed = sorted(e.value for (p, e) in TRANSITIONS if p is phase)
-        hint = f"allowed from {phase.value}: {', '.join(allowed)}" if allowed else (
-            f"{phase.value} is terminal"
+        hint = (
+            f"allowed from {phase.value}: {', '.join(allowed)}"
+            if allowed
+            else (f"{phase.value} is terminal")
         )
         super().__init__(f"illegal Run transition: {event.value} in phase {phase.value} ({hint})")
         self.phase = phase

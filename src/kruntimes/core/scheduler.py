@@ -1,0 +1,526 @@
+"""The scheduling core: incremental state fed by events, a cycle that returns a `Plan`.
+
+No I/O and no clock: time is the `now` argument of `cycle`. Feeding the same
+events and the same `now` values always yields the same plans.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from collections import Counter
+from collections.abc import Iterable
+
+from attrs import evolve, frozen
+
+from kruntimes.core.config import SchedulerConfig
+from kruntimes.core.decisions import (
+    Bind,
+    Decision,
+    Plan,
+    Requeue,
+    RunKey,
+    Terminate,
+    Wait,
+    WaitReason,
+)
+from kruntimes.core.events import (
+    Event,
+    PodDeleted,
+    PodHeartbeat,
+    PodUpserted,
+    RunDeleted,
+    RunUpserted,
+)
+from kruntimes.core.indexes import HolderIndex
+from kruntimes.core.placement import place
+from kruntimes.core.policy import Policy
+from kruntimes.core.pool import Pool
+from kruntimes.core.resources import add, invalid_request, request_of, subtract
+from kruntimes.core.retry import backoff_delay, decide_retry
+from kruntimes.core.stale import StaleVerdict, stale_verdict, unhealthy_since
+from kruntimes.core.state import PodKey, PodState, PoolKey, RunState
+from kruntimes.model import (
+    ConditionReason,
+    ConditionType,
+    FailureReason,
+    LabelSelector,
+    Phase,
+    Run,
+    RuntimePod,
+    WaitCode,
+)
+
+_BACKOFF, _RECHECK = 0, 1
+
+
+@frozen
+class SchedulerStatistics:
+    """A snapshot of the core's state, for metrics and debugging."""
+
+    runs: int
+    pending: int
+    backing_off: int
+    holding: int
+    reserved: int
+    pods: int
+    available_pods: int
+    pools: int
+    decisions: dict[str, int]
+    wakeups: dict[str, int]
+
+
+def _pool_wait(head: WaitReason, pool: Pool) -> WaitReason:
+    if head.code in (WaitCode.NO_POD_FOR_RUNTIME, WaitCode.NO_AVAILABLE_POD, WaitCode.NO_CAPACITY):
+        return head
+    return WaitReason(WaitCode.NO_CAPACITY, f"no Pod of runtime {pool.key[1]} has room")
+
+
+class Scheduler(HolderIndex):
+    """Places pending Runs onto available Runtime Pods. Not thread-safe; one owner feeds it."""
+
+    def __init__(self, policy: Policy, config: SchedulerConfig | None = None) -> None:
+        super().__init__()
+        self.policy = policy
+        self.config = config if config is not None else SchedulerConfig()
+        self._runs: dict[RunKey, RunState] = {}
+        self._pods: dict[PodKey, PodState] = {}
+        self._pools: dict[PoolKey, Pool] = {}
+        self._dirty_pools: set[PoolKey] = set()
+        self._dirty_pods: dict[PodKey, None] = {}
+        self._timers: list[tuple[float, int, int, tuple[str, str]]] = []
+        self._terminal_next: dict[RunKey, Terminate] = {}
+        self._terminal_sent: dict[RunKey, Terminate] = {}
+        self._seq = itertools.count()
+        self._decisions: Counter[str] = Counter()
+        self._wakeups: Counter[str] = Counter()
+
+    # ------------------------------------------------------------------ events
+
+    def handle(self, event: Event) -> None:
+        """Apply one event (see `kruntimes.core.events`)."""
+        if isinstance(event, RunUpserted):
+            self.run_upserted(event.run)
+        elif isinstance(event, RunDeleted):
+            self.run_deleted(event.key)
+        elif isinstance(event, PodUpserted):
+            self.pod_upserted(event.pod)
+        elif isinstance(event, PodDeleted):
+            self.pod_deleted(event.key)
+        elif isinstance(event, PodHeartbeat):
+            self.pod_heartbeat(event.key, event.at)
+        else:  # pragma: no cover - Event is a closed union
+            raise TypeError(f"not a scheduler event: {event!r}")
+
+    def run_upserted(self, run: Run) -> None:
+        key = run.key
+        st = self._runs.get(key)
+        phase = run.status.phase
+        if phase.is_terminal:
+            if st is not None:
+                self._forget_run(st)
+            return
+        if st is None:
+            request = request_of(run.spec.resources.requests)
+            st = RunState(key, run, (key[0], run.spec.runtime), request, next(self._seq))
+            self._runs[key] = st
+            problem = invalid_request(request)
+            if problem is not None:
+                self._terminal_next[key] = Terminate(
+                    key, Phase.FAILED, FailureReason.INVALID_RESOURCES, problem
+                )
+                return
+        else:
+            st.run = run
+        st.inflight = False
+        self._terminal_sent.pop(key, None)
+        st.attempt = run.status.attempt
+        assigned = run.status.assigned_pod
+        if st.reserved:
+            if phase is Phase.PENDING:
+                return  # our bind has not landed yet
+            if assigned == st.pod:
+                st.reserved = False
+                st.phase = phase
+                st.pod_uid = run.status.assigned_pod_uid or st.pod_uid
+                return
+            self._release(st, reserved=True)  # another writer bound it elsewhere
+        st.phase = phase
+        if phase is Phase.PENDING:
+            if st.holds:
+                self._release(st)
+            if run.spec.cancel_requested:
+                self._unqueue(st)
+                self._terminal_next[key] = Terminate(
+                    key, Phase.CANCELLED, FailureReason.CANCELLED, "cancelled before it started"
+                )
+                return
+            self._enqueue(st)
+            return
+        self._unqueue(st)
+        pod_name = assigned or ""
+        if st.holds and st.pod != pod_name:
+            self._release(st)
+        if not st.holds:
+            self._hold(st, pod_name)
+        st.pod_uid = run.status.assigned_pod_uid
+        self._dirty_pods[(key[0], pod_name)] = None
+
+    def run_deleted(self, key: RunKey) -> None:
+        st = self._runs.get(key)
+        if st is not None:
+            self._forget_run(st)
+
+    def pod_upserted(self, pod: RuntimePod) -> None:
+        ps = self._pod_state(pod.key)
+        old = ps.pod
+        if old is not None and old.runtime != pod.runtime:
+            self._leave_pool(ps)
+        ps.pod = pod
+        pool = self._pool((pod.namespace, pod.runtime))
+        if pod.name not in pool.pods:
+            pool.pods[pod.name] = ps
+        if ps.available:
+            pool.touch(ps)  # capacity may have changed
+        self._dirty_pods[pod.key] = None
+        self._wake(pool, "pod")
+
+    def pod_deleted(self, key: PodKey) -> None:
+        ps = self._pods.get(key)
+        if ps is None or ps.pod is None:
+            return
+        self._leave_pool(ps)
+        ps.pod = None
+        self._dirty_pods[key] = None
+
+    def pod_heartbeat(self, key: PodKey, at: float) -> None:
+        ps = self._pods.get(key)
+        if ps is None or ps.pod is None:
+            return
+        if ps.pod.heartbeat is None or at > ps.pod.heartbeat:
+            ps.pod = evolve(ps.pod, heartbeat=at)
+            self._dirty_pods[key] = None
+
+    def unreserve(self, key: RunKey) -> None:
+        """Undo what the core assumed for `key`'s last decision (its write failed).
+
+        Idempotent: a Bind's capacity is released and the Run is queued again;
+        a Requeue or Terminate will be decided afresh. Unknown keys are ignored.
+        """
+        st = self._runs.get(key)
+        if st is None:
+            return
+        st.inflight = False
+        if st.reserved:
+            self._release(st, reserved=True)
+            self._enqueue(st)
+        elif st.holds:
+            self._dirty_pods[(key[0], st.pod or "")] = None
+        sent = self._terminal_sent.pop(key, None)
+        if sent is not None:
+            self._terminal_next[key] = sent
+
+    # ------------------------------------------------------------------ cycle
+
+    def cycle(self, now: float, *, max_binds: int | None = None) -> Plan:
+        """Decide what can be decided at `now`: reaps, cancels, then binds, pool by pool.
+
+        `max_binds` bounds the work of one call; pools left unfinished stay
+        dirty and the next cycle continues them.
+        """
+        out: list[Decision] = []
+        self._fire_timers(now)
+        for key in list(self._dirty_pods):
+            del self._dirty_pods[key]
+            ps = self._pods.get(key)
+            if ps is not None:
+                self._evaluate_pod(ps, now, out)
+        for key, decision in self._terminal_next.items():
+            st = self._runs.get(key)
+            if st is not None:
+                st.inflight = True
+                self._terminal_sent[key] = decision
+                out.append(decision)
+        self._terminal_next.clear()
+        budget = math.inf if max_binds is None else max_binds
+        for pool_key in sorted(self._dirty_pools):
+            pool = self._pools[pool_key]
+            if budget <= 0:
+                break
+            self._dirty_pools.discard(pool_key)
+            budget -= self._schedule_pool(pool, out, budget)
+        for d in out:
+            self._decisions[type(d).__name__] += 1
+        return Plan(tuple(out), self.next_wakeup())
+
+    def next_wakeup(self) -> float | None:
+        return self._timers[0][0] if self._timers else None
+
+    def _schedule_pool(self, pool: Pool, out: list[Decision], budget: float) -> int:
+        pending = pool.pending
+        pool.wait = None
+        bound: list[RunState] = []
+        for st in pending.values():
+            if len(bound) >= budget:
+                self._dirty_pools.add(pool.key)
+                break
+            placement = place(st, pool, self.policy, self)
+            best = placement.pod
+            if best is None:
+                for ps in placement.popped:
+                    pool.offer(ps)
+                assert placement.wait is not None
+                self._note_wait(st, placement.wait, out)
+                if st.needs_slot and not pool.has_candidates():
+                    pool.wait = _pool_wait(placement.wait, pool)
+                    break  # no Pod has room: the Runs behind wait for capacity, unexamined
+                continue
+            st.reserved = True
+            st.wait = None
+            self._hold(st, best.name)
+            st.pod_uid = best.pod.uid if best.pod is not None else ""
+            for ps in placement.popped:
+                if ps is not best:
+                    pool.offer(ps)
+            bound.append(st)
+            out.append(Bind(st.key, best.name, st.pod_uid, st.attempt))
+        for st in bound:
+            del pending[st.key]
+        return len(bound)
+
+    def _note_wait(self, st: RunState, reason: WaitReason, out: list[Decision]) -> None:
+        if st.wait != reason:
+            st.wait = reason
+            out.append(Wait(st.key, reason))
+
+    # ------------------------------------------------------------------ pods
+
+    def _evaluate_pod(self, ps: PodState, now: float, out: list[Decision]) -> None:
+        pod = ps.pod
+        recheck: float | None = None
+        since: float | None = None
+        if pod is not None:
+            verdict = self.policy.pod_availability(pod, now)
+            ps.unavailable_reason = verdict.reason
+            recheck = verdict.recheck_at
+            if verdict.available != ps.available:
+                pool = self._pools[(pod.namespace, pod.runtime)]
+                ps.available = verdict.available
+                pool.available_count += 1 if verdict.available else -1
+                pool.touch(ps)
+                if verdict.available:
+                    self._wake(pool, "pod")
+            if pod.ready and pod.heartbeat is not None:
+                ps.unready_since = None
+            elif ps.unready_since is None:
+                ps.unready_since = now
+            since = unhealthy_since(pod, now, self.config.heartbeat_fresh_seconds, ps.unready_since)
+        for st in list(ps.runs.values()):
+            if st.reserved or st.inflight:
+                continue
+            stale = stale_verdict(
+                phase=st.phase,
+                assigned_uid=st.pod_uid,
+                pod=pod,
+                unhealthy_since=since,
+                now=now,
+                stale_after=self.config.stale_after_seconds,
+                terminating_grace=self.config.terminating_grace_seconds,
+            )
+            if stale.reason is not None:
+                out.append(self._reap(st, stale, now))
+            elif stale.recheck_at is not None:
+                recheck = stale.recheck_at if recheck is None else min(recheck, stale.recheck_at)
+        if recheck is not None and (
+            ps.timer_at is None or recheck < ps.timer_at or ps.timer_at <= now
+        ):
+            ps.timer_at = recheck
+            heapq.heappush(self._timers, (recheck, next(self._seq), _RECHECK, ps.key))
+        if pod is None and not ps.runs:
+            del self._pods[ps.key]
+
+    def _reap(self, st: RunState, stale: StaleVerdict, now: float) -> Decision:
+        assert stale.reason is not None
+        st.inflight = True
+        if st.phase is Phase.SCHEDULED:
+            return Requeue(st.key, st.attempt, now, stale.reason, stale.message)
+        policy = st.run.spec.retry_policy
+        retryable = self.policy.is_retryable(st.run, stale.reason)
+        decision = decide_retry(policy, st.attempt, stale.reason, now, retryable=retryable)
+        if decision.retry:
+            return Requeue(
+                st.key, decision.attempt, decision.not_before, stale.reason, stale.message
+            )
+        return Terminate(
+            st.key,
+            Phase.FAILED,
+            stale.reason,
+            f"{stale.message}; attempt {st.attempt} of {policy.max_attempts}, not retried",
+        )
+
+    def _leave_pool(self, ps: PodState) -> None:
+        assert ps.pod is not None
+        pool = self._pools.get((ps.pod.namespace, ps.pod.runtime))
+        if pool is not None and pool.pods.pop(ps.name, None) is not None and ps.available:
+            pool.available_count -= 1
+        ps.available = False
+        ps.unavailable_reason = "the Pod is gone"
+        ps.heap_version += 1
+
+    def _pod_state(self, key: PodKey) -> PodState:
+        ps = self._pods.get(key)
+        if ps is None:
+            ps = self._pods[key] = PodState(key)
+        return ps
+
+    def _pool(self, key: PoolKey) -> Pool:
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = Pool(key, self.policy.pod_order)
+        return pool
+
+    # ------------------------------------------------------------------ runs
+
+    def _enqueue(self, st: RunState) -> None:
+        not_before = self._not_before(st)
+        st.not_before = not_before
+        pool = self._pool(st.pool)
+        if not_before > 0.0:
+            pool.pending.pop(st.key, None)
+            heapq.heappush(self._timers, (not_before, next(self._seq), _BACKOFF, st.key))
+            return
+        if st.key not in pool.pending:
+            pool.pending[st.key] = st
+        self._wake(pool, "run")
+
+    def _not_before(self, st: RunState) -> float:
+        if st.attempt < 2:
+            return 0.0
+        cond = st.run.status.condition(ConditionType.RUNNING)
+        if cond is None or cond.reason != ConditionReason.RETRYING:
+            return 0.0
+        if cond.last_transition_time is None:
+            return 0.0
+        delay = backoff_delay(st.run.spec.retry_policy, st.attempt)
+        return cond.last_transition_time.timestamp() + delay
+
+    def _unqueue(self, st: RunState) -> None:
+        pool = self._pools.get(st.pool)
+        if pool is not None:
+            pool.pending.pop(st.key, None)
+        st.not_before = 0.0
+
+    def _forget_run(self, st: RunState) -> None:
+        if st.holds:
+            self._release(st, reserved=st.reserved)
+        self._unqueue(st)
+        self._terminal_next.pop(st.key, None)
+        self._terminal_sent.pop(st.key, None)
+        del self._runs[st.key]
+
+    def _hold(self, st: RunState, pod_name: str) -> None:
+        ps = self._pod_state((st.key[0], pod_name))
+        ps.runs[st.key] = st
+        add(ps.used, st.request)
+        st.pod = pod_name
+        st.holds = True
+        self._index_holder(st)
+        if ps.pod is not None:
+            pool = self._pools.get((ps.pod.namespace, ps.pod.runtime))
+            if pool is not None:
+                pool.touch(ps)
+
+    def _release(self, st: RunState, *, reserved: bool = False) -> None:
+        ps = self._pods.get((st.key[0], st.pod or ""))
+        if reserved:
+            st.reserved = False
+            if st.pod is not None:
+                self.policy.unreserve(st.run, st.pod, self)
+        st.holds = False
+        self._unindex_holder(st)
+        st.pod = None
+        if ps is None or ps.runs.pop(st.key, None) is None:
+            return
+        subtract(ps.used, st.request)
+        if ps.pod is None:
+            if not ps.runs:
+                del self._pods[ps.key]
+            return
+        pool = self._pools.get((ps.pod.namespace, ps.pod.runtime))
+        if pool is not None:
+            pool.touch(ps)
+            self._wake(pool, "capacity")
+
+    def _wake(self, pool: Pool, source: str) -> None:
+        if pool.pending and pool.key not in self._dirty_pools:
+            self._dirty_pools.add(pool.key)
+            self._wakeups[source] += 1
+
+    def _fire_timers(self, now: float) -> None:
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            at, _, kind, key = heapq.heappop(timers)
+            if kind == _BACKOFF:
+                st = self._runs.get(key)
+                if st is not None and st.phase is Phase.PENDING and st.not_before == at:
+                    st.not_before = 0.0
+                    pool = self._pool(st.pool)
+                    if not st.reserved and key not in pool.pending:
+                        pool.pending[key] = st
+                        self._wakeups["backoff"] += 1
+                        self._dirty_pools.add(pool.key)
+            else:
+                ps = self._pods.get(key)
+                if ps is not None and ps.timer_at == at:
+                    ps.timer_at = None
+                    self._dirty_pods[key] = None
+
+    # ------------------------------------------------------------------ queries
+
+    def pod(self, namespace: str, name: str) -> PodState | None:
+        return self._pods.get((namespace, name))
+
+    def runs_on(self, namespace: str, pod: str) -> Iterable[RunState]:
+        ps = self._pods.get((namespace, pod))
+        return () if ps is None else ps.runs.values()
+
+    def run_state(self, key: RunKey) -> RunState | None:
+        return self._runs.get(key)
+
+    def pods_of(self, namespace: str, runtime: str) -> Iterable[PodState]:
+        pool = self._pools.get((namespace, runtime))
+        return () if pool is None else pool.pods.values()
+
+    def why_waiting(self, key: RunKey) -> WaitReason | None:
+        """Why a tracked Pending Run is not bound (None if it is bound, or unknown)."""
+        st = self._runs.get(key)
+        if st is None or st.holds or st.phase is not Phase.PENDING:
+            return None
+        if st.not_before > 0.0:
+            return WaitReason(WaitCode.BACKOFF, f"attempt {st.attempt} backs off", st.not_before)
+        pool = self._pools.get(st.pool)
+        if pool is not None and pool.wait is not None and st.wait is None:
+            return pool.wait
+        return st.wait if st.wait is not None else (pool.wait if pool is not None else None)
+
+    def pending_keys(self) -> list[RunKey]:
+        return [k for k, st in self._runs.items() if st.phase is Phase.PENDING and not st.holds]
+
+    def statistics(self) -> SchedulerStatistics:
+        runs = self._runs.values()
+        return SchedulerStatistics(
+            runs=len(self._runs),
+            pending=sum(len(p.pending) for p in self._pools.values()),
+            backing_off=sum(1 for st in runs if st.phase is Phase.PENDING and st.not_before > 0),
+            holding=sum(1 for st in runs if st.holds),
+            reserved=sum(1 for st in runs if st.reserved),
+            pods=sum(1 for ps in self._pods.values() if ps.pod is not None),
+            available_pods=sum(p.available_count for p in self._pools.values()),
+            pools=len(self._pools),
+            decisions=dict(self._decisions),
+            wakeups=dict(self._wakeups),
+        )
+
+
+__all__ = ["LabelSelector", "Scheduler", "SchedulerStatistics"]

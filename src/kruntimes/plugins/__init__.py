@@ -1,0 +1,15 @@
+"""Built-in plugins. They register exactly like third-party ones and can be disabled by name."""
+
+from __future__ import annotations
+
+from kruntimes.plugins import affinity, availability, load
+
+BUILTIN_PLUGINS: dict[str, object] = {
+    "availability": availability,
+    "affinity": affinity,
+    "least-loaded": load.LeastLoaded(),
+    "most-allocated": load.MostAllocated(),
+}
+"""Registration name -> plugin object, in registration order."""
+
+__all__ = ["BUILTIN_PLUGINS"]

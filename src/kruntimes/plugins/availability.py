@@ -1,0 +1,28 @@
+"""Availability: a Pod takes new Runs only when ready, not deleting, and heartbeating."""
+
+from __future__ import annotations
+
+from kruntimes.core.config import SchedulerConfig
+from kruntimes.core.policy import Availability
+from kruntimes.hookspecs import hookimpl
+from kruntimes.model import RuntimePod
+
+
+@hookimpl
+def kruntimes_pod_availability(
+    pod: RuntimePod, now: float, config: SchedulerConfig
+) -> Availability:
+    if pod.deleting:
+        return Availability(False, "the Pod is terminating")
+    if not pod.ready:
+        return Availability(False, "the Pod is not Running and Ready")
+    if pod.heartbeat is None:
+        return Availability(False, "no heartbeat from the Pod's agent yet")
+    fresh_until = pod.heartbeat + config.heartbeat_fresh_seconds
+    if now > fresh_until:
+        return Availability(
+            False,
+            f"agent heartbeat is {now - pod.heartbeat:.0f}s old "
+            f"(fresh within {config.heartbeat_fresh_seconds:g}s)",
+        )
+    return Availability(True, recheck_at=fresh_until)

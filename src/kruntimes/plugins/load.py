@@ -1,0 +1,74 @@
+"""Load-based orderings and scorers: least-loaded (spread) and most-allocated (bin-pack).
+
+Load is `(max ratio, sum of ratios)` of used over capacity across the Pod's
+resources: the most contended resource decides first, the rest break ties.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from kruntimes.core.config import SchedulerConfig
+from kruntimes.core.policy import PodOrder, ScoreResult
+from kruntimes.core.resources import load_ratios
+from kruntimes.core.state import PodState
+from kruntimes.hookspecs import hookimpl
+
+
+def least_loaded_key(pod: PodState) -> tuple[float, float]:
+    return load_ratios(pod.used, pod.capacity)
+
+
+def most_allocated_key(pod: PodState) -> tuple[float, float]:
+    top, total = load_ratios(pod.used, pod.capacity)
+    return (-top, -total)
+
+
+def load_score(pod: PodState) -> float:
+    """0 (idle) .. 100 (full): the max ratio, with the mean ratio as a finer part."""
+    top, total = load_ratios(pod.used, pod.capacity)
+    n = sum(1 for cap in pod.capacity.values() if cap > 0) or 1
+    return 100.0 * (0.75 * min(top, 1.0) + 0.25 * min(total / n, 1.0))
+
+
+class _LoadScorer:
+    name = ""
+
+    def _active(self, config: SchedulerConfig) -> bool:
+        return config.ordering == self.name or config.score_weights.get(self.name, 0) > 0
+
+
+class LeastLoaded(_LoadScorer):
+    """Spread: prefer the Pod with the lowest load."""
+
+    name = "least-loaded"
+
+    @hookimpl
+    def kruntimes_pod_orders(self) -> Mapping[str, PodOrder]:
+        return {self.name: least_loaded_key}
+
+    @hookimpl
+    def kruntimes_score(
+        self, pods: Sequence[PodState], config: SchedulerConfig
+    ) -> ScoreResult | None:
+        if not self._active(config):
+            return None
+        return ScoreResult(self.name, [100.0 - load_score(p) for p in pods])
+
+
+class MostAllocated(_LoadScorer):
+    """Bin-pack: prefer the fullest Pod that still fits, to keep others idle."""
+
+    name = "most-allocated"
+
+    @hookimpl
+    def kruntimes_pod_orders(self) -> Mapping[str, PodOrder]:
+        return {self.name: most_allocated_key}
+
+    @hookimpl
+    def kruntimes_score(
+        self, pods: Sequence[PodState], config: SchedulerConfig
+    ) -> ScoreResult | None:
+        if not self._active(config):
+            return None
+        return ScoreResult(self.name, [load_score(p) for p in pods])
