@@ -134,6 +134,9 @@ def kruntimes_normalize_score(
 ) -> Sequence[float] | None:
     """Map a raw `ScoreResult` onto 0..100.
 
+    :param run: the pending Run.
+    :param pods: the scored Pods, in the order of `result.scores`.
+    :param result: a result with `normalized` False.
     :return: the normalized scores in `pods` order, or None for the default
         (min-max: the lowest becomes 0, the highest 100; all equal -> all 0).
 
@@ -147,6 +150,9 @@ def kruntimes_normalize_score(
 def kruntimes_reserve(run: Run, pod: PodState, cluster: ClusterView) -> str | None:
     """Claim plugin-side resources for `run` on the chosen `pod`, before the bind is written.
 
+    :param run: the Run about to be bound.
+    :param pod: the chosen Pod (its usage does not include `run` yet).
+    :param cluster: read-only queries.
     :return: None to accept, or a reason to refuse (the Run then waits with
         `ReserveRejected` and every plugin's `kruntimes_unreserve` is called).
 
@@ -159,6 +165,10 @@ def kruntimes_reserve(run: Run, pod: PodState, cluster: ClusterView) -> str | No
 @hookspec
 def kruntimes_unreserve(run: Run, pod: str, cluster: ClusterView) -> None:
     """Release what `kruntimes_reserve` claimed for `run` on `pod`.
+
+    :param run: the Run whose reservation is dropped.
+    :param pod: the Pod name it was reserved on.
+    :param cluster: read-only queries.
 
     Called when the bind write fails (a conflict), when another writer bound
     the Run elsewhere, or when a reserve was refused. Must be idempotent: it
@@ -174,6 +184,7 @@ def kruntimes_classify_failure(
 ) -> str | None:
     """Map a failed attempt to a failure reason (a `FailureReason` value or your own).
 
+    :param run: the Run whose attempt failed.
     :param exit_code: the process exit code, if there was one.
     :param message: the bounded error message.
     :param reason: the reason the agent determined (e.g. `RuntimeError`).
@@ -190,6 +201,8 @@ def kruntimes_classify_failure(
 def kruntimes_is_retryable(run: Run, reason: str) -> bool | None:
     """Override whether a failure `reason` is retryable for `run`.
 
+    :param run: the Run whose attempt failed or was lost.
+    :param reason: the failure reason (e.g. `PodGone`).
     :return: True or False to decide, None to use `retryPolicy.retryableReasons`.
         `Cancelled` never retries and `maxAttempts` always holds, whatever
         this returns.
@@ -203,6 +216,8 @@ def kruntimes_is_retryable(run: Run, reason: str) -> bool | None:
 @hookspec
 def kruntimes_register_runtimes(registry: RuntimeRegistry) -> None:
     """Add custom runtime kinds with `registry.add(RuntimeKind(...))`.
+
+    :param registry: the `RuntimeRegistry` to add to; built-in kinds are in it already.
 
     Called once when the engine or agent starts. Duplicate names are an error.
 

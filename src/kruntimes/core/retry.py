@@ -18,9 +18,7 @@ def backoff_delay(policy: RetryPolicy, attempt: int) -> float:
     """Seconds to wait before `attempt` (0 for the first attempt)."""
     if attempt < 2:
         return 0.0
-    exponent = attempt - 2
-    if exponent > 16:  # 2**16 s is already far past the cap; avoid huge floats
-        return MAX_BACKOFF_SECONDS if policy.backoff_seconds > 0 else 0.0
+    exponent = min(attempt - 2, 1000)  # 2.0**1024 would overflow; the cap is reached long before
     return min(policy.backoff_seconds * 2.0**exponent, MAX_BACKOFF_SECONDS)
 
 
