@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from attrs import field, frozen
 
+from kruntimes.model import converters as convert
 from kruntimes.model.meta import _frozen_map
 
 RUNTIME_POD_TOPOLOGY = "kruntimes.io/runtime-pod"
@@ -23,7 +24,7 @@ class SelectorOperator(StrEnum):
 class LabelSelectorRequirement:
     key: str
     operator: SelectorOperator
-    values: tuple[str, ...] = field(default=(), converter=tuple)
+    values: tuple[str, ...] = field(default=(), converter=convert.strings)
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         op = self.operator
@@ -40,7 +41,9 @@ class LabelSelector:
     """A Kubernetes label selector; an empty selector matches everything."""
 
     match_labels: Mapping[str, str] = field(factory=dict, converter=_frozen_map)
-    match_expressions: tuple[LabelSelectorRequirement, ...] = field(default=(), converter=tuple)
+    match_expressions: tuple[LabelSelectorRequirement, ...] = field(
+        default=(), converter=convert.requirements
+    )
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         for key, value in self.match_labels.items():
@@ -69,8 +72,10 @@ class WeightedRunAffinityTerm:
 class RunAffinityRules:
     """Required and preferred terms of one direction (affinity or anti-affinity)."""
 
-    required: tuple[RunAffinityTerm, ...] = field(default=(), converter=tuple)
-    preferred: tuple[WeightedRunAffinityTerm, ...] = field(default=(), converter=tuple)
+    required: tuple[RunAffinityTerm, ...] = field(default=(), converter=convert.terms)
+    preferred: tuple[WeightedRunAffinityTerm, ...] = field(
+        default=(), converter=convert.weighted_terms
+    )
 
 
 @frozen

@@ -8,6 +8,7 @@ from typing import Any
 
 from attrs import field, frozen
 
+from kruntimes.model import converters as convert
 from kruntimes.model.enums import ConditionStatus
 
 
@@ -28,8 +29,8 @@ class ObjectMeta:
     annotations: Mapping[str, str] = field(factory=dict, converter=_frozen_map)
     creation_timestamp: datetime | None = None
     deletion_timestamp: datetime | None = None
-    finalizers: tuple[str, ...] = field(default=(), converter=tuple)
-    owner_references: tuple[Mapping[str, Any], ...] = field(default=(), converter=tuple)
+    finalizers: tuple[str, ...] = field(default=(), converter=convert.strings)
+    owner_references: tuple[Mapping[str, Any], ...] = field(default=(), converter=convert.mappings)
     extra: Mapping[str, Any] = field(factory=dict, converter=_frozen_map)
     """Metadata fields kruntimes does not model (e.g. `managedFields`), kept verbatim."""
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from attrs import field, frozen
 
+from kruntimes.model import converters as convert
 from kruntimes.model.affinity import Affinity
 from kruntimes.model.enums import ConditionType, Phase
 from kruntimes.model.meta import Condition, ObjectMeta, _frozen_map
@@ -31,7 +32,7 @@ class TaskMode:
     """Run an entrypoint with arguments to completion."""
 
     entrypoint: str = ""
-    args: tuple[str, ...] = field(default=(), converter=tuple)
+    args: tuple[str, ...] = field(default=(), converter=convert.strings)
 
 
 @frozen
@@ -72,7 +73,7 @@ class RetryPolicy:
 
     max_attempts: int = 1
     backoff_seconds: float = 1.0
-    retryable_reasons: tuple[str, ...] = field(default=(), converter=tuple)
+    retryable_reasons: tuple[str, ...] = field(default=(), converter=convert.strings)
 
 
 DEFAULT_RUN_REQUESTS: Mapping[str, int] = {"runs": 1}
@@ -101,7 +102,7 @@ class RunSpec:
     workspace: WorkspaceRef | None = None
     affinity: Affinity | None = None
     resources: ResourceRequirements = field(factory=ResourceRequirements)
-    env: tuple[EnvVar, ...] = field(default=(), converter=tuple)
+    env: tuple[EnvVar, ...] = field(default=(), converter=convert.env_vars)
     timeout_seconds: float | None = None
     cancel_requested: bool = False
     retry_policy: RetryPolicy = field(factory=RetryPolicy)
@@ -131,9 +132,9 @@ class RunStatus:
     start_time: datetime | None = None
     completion_time: datetime | None = None
     outputs: Mapping[str, str] = field(factory=dict, converter=_frozen_map)
-    artifact_refs: tuple[ArtifactRef, ...] = field(default=(), converter=tuple)
+    artifact_refs: tuple[ArtifactRef, ...] = field(default=(), converter=convert.artifact_refs)
     attempt: int = 1
-    conditions: tuple[Condition, ...] = field(default=(), converter=tuple)
+    conditions: tuple[Condition, ...] = field(default=(), converter=convert.conditions)
     endpoint: str | None = None
     artifact_store: Mapping[str, Any] | None = None
     extra: Mapping[str, Any] = field(factory=dict, converter=_frozen_map)

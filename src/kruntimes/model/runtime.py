@@ -7,6 +7,7 @@ from typing import Any
 
 from attrs import field, frozen
 
+from kruntimes.model import converters as convert
 from kruntimes.model.meta import Condition, ObjectMeta, _frozen_map
 
 RUNTIME_KIND = "Runtime"
@@ -32,7 +33,7 @@ class RuntimeSpec:
 @frozen
 class RuntimeStatus:
     ready_replicas: int = 0
-    conditions: tuple[Condition, ...] = field(default=(), converter=tuple)
+    conditions: tuple[Condition, ...] = field(default=(), converter=convert.conditions)
     extra: Mapping[str, Any] = field(factory=dict, converter=_frozen_map)
 
 

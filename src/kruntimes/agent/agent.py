@@ -1,0 +1,341 @@
+"""The agent of one Runtime Pod: claim, execute, report, heartbeat, recover.
+
+The agent owns every Run bound to its Pod (`assignedPod` and
+`assignedPodUID`): it claims a `Scheduled` Run with a conditional write (so a
+Run is never executed by two agents at once), drives the Runtime Server,
+enforces `spec.timeout` and `spec.cancelRequested`, and writes the outcome.
+After a restart it re-adopts executions the server still knows (`List`)
+and reports the others as `ExecutionLost`, retried per policy.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import structlog
+import trio
+from attrs import field, frozen
+
+from kruntimes import status
+from kruntimes.agent.artifacts import ArtifactLimits, ArtifactsResult, collect_artifacts
+from kruntimes.agent.execution import Classify, Ending, Retryable, next_version
+from kruntimes.agent.logs import LogStore
+from kruntimes.agent.outputs import OutputsResult, parse_outputs
+from kruntimes.model import Phase, Run, RuntimePod
+from kruntimes.runtimes.api import ExecuteRequest, LogChunk, RuntimeClient, RuntimeError_
+from kruntimes.store.port import Conflict, EventType, NotFound, Store
+
+log = structlog.get_logger("kruntimes.agent")
+
+RunKey = tuple[str, str]
+
+
+@frozen
+class AgentConfig:
+    work_root: Path
+    artifact_root: Path
+    heartbeat_interval: float = 5.0
+    artifact_limits: ArtifactLimits = field(factory=ArtifactLimits)
+
+
+def execution_id(run: Run) -> str:
+    """Unique per attempt, so a duplicate Execute after a restart is recognised."""
+    return f"{run.metadata.uid}-{run.status.attempt}"
+
+
+class _Execution:
+    __slots__ = ("cancel_requested", "id", "run", "scope")
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.id = execution_id(run)
+        self.scope: trio.CancelScope | None = None
+        self.cancel_requested = False
+
+    def request_cancel(self) -> None:
+        self.cancel_requested = True
+        if self.scope is not None:
+            self.scope.cancel()
+
+
+class Agent:
+    """Runs the Runs of one Pod. Start with `nursery.start(agent.run)`, then `offer` Runs."""
+
+    def __init__(
+        self,
+        store: Store,
+        pod: RuntimePod,
+        client: RuntimeClient,
+        logs: LogStore,
+        config: AgentConfig,
+        *,
+        classify: Classify | None = None,
+        retryable: Retryable | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.pod = pod
+        self.client = client
+        self.logs = logs
+        self.config = config
+        self._classify = classify
+        self._retryable = retryable
+        self._clock = clock
+        self._active: dict[RunKey, _Execution] = {}
+        self._by_id: dict[str, _Execution] = {}
+        self._nursery: trio.Nursery | None = None
+        self._slots = trio.Semaphore(max(1, pod.capacity.get("runs", 1)))
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def run(
+        self,
+        runs: AsyncIterator[Run] | None = None,
+        *,
+        watch: bool = True,
+        task_status: Any = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Heartbeat, recover, then take Runs from `runs`, or a store watch, or (with
+        `watch=False`) only from `offer` calls (a dispatcher feeding many agents)."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            await self._heartbeat_once()
+            nursery.start_soon(self._heartbeat_forever)
+            await self._recover()
+            task_status.started()
+            if runs is not None:
+                async for run in runs:
+                    self.offer(run)
+            elif watch:
+                await self._watch()
+            else:
+                await trio.sleep_forever()
+
+    def statistics(self) -> dict[str, int]:
+        return {"active": len(self._active)}
+
+    def owns(self, run: Run) -> bool:
+        s = run.status
+        return s.assigned_pod == self.pod.name and s.assigned_pod_uid == self.pod.uid
+
+    def offer(self, run: Run, *, deleted: bool = False) -> None:
+        """A new version of some Run: start it if it is ours and Scheduled, cancel if asked."""
+        ex = self._active.get(run.key)
+        if ex is not None:
+            ex.run = run if not deleted else ex.run
+            if (
+                deleted
+                or run.spec.cancel_requested
+                or not self.owns(run)
+                or run.status.phase.is_terminal
+            ):
+                ex.request_cancel()
+            return
+        if deleted or not self.owns(run) or run.status.phase is not Phase.SCHEDULED:
+            return
+        assert self._nursery is not None, "start the agent before offering Runs"
+        ex = _Execution(run)
+        self._active[run.key] = ex
+        self._nursery.start_soon(self._execute, ex, True)
+
+    async def _watch(self) -> None:
+        listing = await self.store.list_runs(self.pod.namespace)
+        for run in listing.items:
+            self.offer(run)
+        async with self.store.watch_runs(listing.resource_version, self.pod.namespace) as events:
+            async for event in events:
+                if event.object is not None:
+                    self.offer(event.object, deleted=event.type is EventType.DELETED)
+
+    async def _heartbeat_once(self) -> None:
+        healthy, message = await self.client.health()
+        if healthy:
+            await self.store.heartbeat_pod(self.pod.namespace, self.pod.name, self._clock())
+        else:
+            log.warning(
+                "runtime server unhealthy; heartbeat withheld", pod=self.pod.name, why=message
+            )
+
+    async def _heartbeat_forever(self) -> None:
+        while True:
+            await trio.sleep(self.config.heartbeat_interval)
+            try:
+                await self._heartbeat_once()
+            except (RuntimeError_, OSError) as exc:
+                log.warning("heartbeat failed", pod=self.pod.name, error=str(exc))
+
+    async def _recover(self) -> None:
+        """Re-adopt executions the server still knows; the rest of ours were lost."""
+        listing = await self.store.list_runs(self.pod.namespace)
+        known = {s.id for s in await self.client.list()}
+        assert self._nursery is not None
+        for run in listing.items:
+            if not self.owns(run) or run.status.phase not in (Phase.RUNNING, Phase.READY):
+                continue
+            ex = _Execution(run)
+            self._active[run.key] = ex
+            if ex.id in known:
+                self._nursery.start_soon(self._execute, ex, False)
+            else:
+                ending = Ending(None, lost="the agent restarted and the server does not know it")
+                self._nursery.start_soon(self._finish, ex, ending)
+
+    # ----------------------------------------------------------------- one Run
+
+    async def _execute(self, ex: _Execution, start: bool) -> None:
+        async with self._slots:
+            try:
+                if start:
+                    claimed = await self._claim(ex.run)
+                    if claimed is None:
+                        return
+                    ex.run = claimed
+                self._by_id[ex.id] = ex
+                ending = await self._attempt(ex, start)
+            except RuntimeError_ as exc:
+                ending = Ending(None, lost=f"runtime server failed: {exc}")
+            await self._finish(ex, ending)
+
+    async def _claim(self, run: Run) -> Run | None:
+        try:
+            return await self.store.update_status(status.claimed(run, self._clock()))
+        except (Conflict, NotFound):
+            try:
+                fresh = await self.store.get_run(*run.key)
+            except NotFound:
+                return None
+            if self.owns(fresh) and fresh.status.phase is Phase.SCHEDULED:
+                return await self._claim(fresh)
+            return None
+
+    def _workdir(self, run: Run) -> Path:
+        ns, name = run.key
+        return self.config.work_root / ns / name / str(run.status.attempt)
+
+    def _request(self, run: Run, workdir: Path) -> ExecuteRequest:
+        spec = run.spec
+        env = {e.name: e.value for e in spec.env if e.value is not None}
+        internal = workdir / ".kruntime"
+        env.update(
+            KRUNTIME_OUTPUTS=str(internal / "outputs"),
+            KRUNTIME_ARTIFACTS_DIR=str(internal / "artifacts"),
+            KRUNTIME_RUN_NAME=run.metadata.name,
+            KRUNTIME_RUN_NAMESPACE=run.metadata.namespace,
+            KRUNTIME_ATTEMPT=str(run.status.attempt),
+        )
+        task = spec.mode.task
+        function = spec.mode.function
+        return ExecuteRequest(
+            id=execution_id(run),
+            args=task.args if task else (),
+            env=env,
+            timeout_seconds=math.ceil(spec.timeout_seconds) if spec.timeout_seconds else 0,
+            working_dir=str(workdir),
+            entrypoint=task.entrypoint if task else "",
+            handler=function.handler if function else "",
+            source=spec.source.inline if spec.source else None,
+            input=spec.extra.get("input") if isinstance(spec.extra.get("input"), str) else None,
+        )
+
+    async def _attempt(self, ex: _Execution, start: bool) -> Ending:
+        run = ex.run
+        timeout = run.spec.timeout_seconds
+        deadline = math.inf
+        if timeout:
+            started = run.status.start_time.timestamp() if run.status.start_time else self._clock()
+            deadline = trio.current_time() + max(0.0, started + timeout - self._clock())
+        if start:
+            workdir = self._workdir(run)
+            (workdir / ".kruntime" / "artifacts").mkdir(parents=True, exist_ok=True)
+            await self.client.execute(self._request(run, workdir))
+        with trio.CancelScope(deadline=deadline) as scope:
+            ex.scope = scope
+            if ex.cancel_requested or run.spec.cancel_requested:
+                ex.cancel_requested = True
+                scope.cancel()
+            result = await self.client.wait(ex.id)
+        if scope.cancelled_caught:
+            with trio.CancelScope(shield=True):
+                await self.client.cancel(ex.id)
+            return Ending(None, timed_out=not ex.cancel_requested, cancelled=ex.cancel_requested)
+        return Ending(result)
+
+    async def _finish(self, ex: _Execution, ending: Ending) -> None:
+        try:
+            workdir = self._workdir(ex.run)
+            outputs = _read_outputs(workdir)
+            artifacts = ArtifactsResult(())
+            if ending.status is not None and not (ending.cancelled or ending.timed_out):
+                ns, name = ex.run.key
+                destination = self.config.artifact_root / ns / name / ex.id
+                artifacts = await trio.to_thread.run_sync(
+                    collect_artifacts,
+                    workdir / ".kruntime" / "artifacts",
+                    destination,
+                    self.config.artifact_limits,
+                )
+            await self._write_outcome(ex, ending, outputs, artifacts)
+            if ending.status is not None or ending.timed_out or ending.cancelled:
+                await self.client.forget(ex.id)
+        except RuntimeError_ as exc:
+            log.warning("forget failed", run=ex.run.key, error=str(exc))
+        finally:
+            self._active.pop(ex.run.key, None)
+            self._by_id.pop(ex.id, None)
+
+    async def _write_outcome(
+        self, ex: _Execution, ending: Ending, outputs: OutputsResult, artifacts: ArtifactsResult
+    ) -> None:
+        run = ex.run
+        for _ in range(10):
+            if not self.owns(run) or run.status.phase.is_terminal:
+                return  # someone else moved it (reaped, cancelled): their word stands
+            new = next_version(
+                run,
+                ending,
+                outputs,
+                artifacts,
+                self._clock(),
+                classify=self._classify or _keep,
+                retryable=self._retryable or _none,
+            )
+            try:
+                await self.store.update_status(new)
+                return
+            except Conflict:
+                try:
+                    run = await self.store.get_run(*run.key)
+                except NotFound:
+                    return
+            except NotFound:
+                return
+        log.error("gave up writing the outcome after repeated conflicts", run=run.key)
+
+    async def log_sink(self, chunk: LogChunk) -> None:
+        """Where the Runtime Server's output goes: the log store, tagged with the Run."""
+        ex = self._by_id.get(chunk.id)
+        if ex is None:
+            return
+        ns, name = ex.run.key
+        self.logs.append(ns, name, ex.run.metadata.uid, ex.run.status.attempt, chunk)
+
+
+def _keep(run: Run, exit_code: int | None, message: str, reason: str) -> str:
+    return reason
+
+
+def _none(run: Run, reason: str) -> bool | None:
+    return None
+
+
+def _read_outputs(workdir: Path) -> OutputsResult:
+    path = workdir / ".kruntime" / "outputs"
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return OutputsResult({})
+    return parse_outputs(data)

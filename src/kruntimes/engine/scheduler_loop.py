@@ -1,0 +1,167 @@
+"""The scheduler loop: store watches in, the core's plans out as conditional status writes.
+
+It lists Runs and Pods, feeds every later watch event to the core, runs a
+cycle whenever something changed (or at the plan's `next_wakeup`), and
+writes each decision conditionally on the Run's resource version. A failed
+write (`Conflict`, `NotFound`) is handed back to the core with `unreserve`;
+the watch brings the fresh version. `Gone` re-lists into a fresh core.
+Nothing polls: between events the loop sleeps until `next_wakeup`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+import trio
+
+from kruntimes import status
+from kruntimes.core import Bind, Decision, Plan, Requeue, Scheduler, Terminate, Wait
+from kruntimes.engine.metrics import SchedulerMetrics
+from kruntimes.model import Phase, Run
+from kruntimes.store.port import Conflict, EventType, Gone, Invalid, NotFound, Store
+
+log = structlog.get_logger("kruntimes.scheduler")
+
+Clock = Callable[[], float]
+
+
+class SchedulerLoop:
+    """Drives one `Scheduler` from one `Store`. Run it with `nursery.start(loop.run)`."""
+
+    def __init__(
+        self,
+        store: Store,
+        new_scheduler: Callable[[], Scheduler],
+        *,
+        namespace: str | None = None,
+        clock: Clock = time.time,
+        max_binds_per_cycle: int = 1024,
+        metrics: SchedulerMetrics | None = None,
+    ) -> None:
+        self._store = store
+        self._new_scheduler = new_scheduler
+        self._namespace = namespace
+        self._clock = clock
+        self._max_binds = max_binds_per_cycle
+        self._metrics = metrics if metrics is not None else SchedulerMetrics()
+        self._runs: dict[tuple[str, str], Run] = {}
+        self._changed = trio.Event()
+        self.scheduler: Scheduler = new_scheduler()
+        self.cycles = 0
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """List, watch and schedule until cancelled; re-list after `Gone`."""
+        started = False
+        while True:
+            try:
+                async with trio.open_nursery() as nursery:
+                    await self._relist(nursery)
+                    if not started:
+                        started = True
+                        task_status.started()
+                    await self._cycle_forever()
+            except Gone as exc:
+                log.info("watch expired, re-listing", reason=str(exc))
+                self._metrics.relists.inc()
+
+    async def _relist(self, nursery: trio.Nursery) -> None:
+        self.scheduler = self._new_scheduler()
+        self._runs.clear()
+        runs = await self._store.list_runs(self._namespace)
+        pods = await self._store.list_pods(self._namespace)
+        for pod in pods.items:
+            self.scheduler.pod_upserted(pod)
+        for run in runs.items:
+            self._runs[run.key] = run
+            self.scheduler.run_upserted(run)
+        nursery.start_soon(self._watch_runs, runs.resource_version)
+        nursery.start_soon(self._watch_pods, pods.resource_version)
+
+    async def _watch_runs(self, resource_version: str) -> None:
+        async with self._store.watch_runs(resource_version, self._namespace) as events:
+            async for event in events:
+                run = event.object
+                if run is None:
+                    continue
+                if event.type is EventType.DELETED:
+                    self._runs.pop(run.key, None)
+                    self.scheduler.run_deleted(run.key)
+                else:
+                    self._runs[run.key] = run
+                    self.scheduler.run_upserted(run)
+                self._poke()
+        raise Gone("the Run watch ended")
+
+    async def _watch_pods(self, resource_version: str) -> None:
+        async with self._store.watch_pods(resource_version, self._namespace) as events:
+            async for event in events:
+                pod = event.object
+                if pod is None:
+                    continue
+                if event.type is EventType.DELETED:
+                    self.scheduler.pod_deleted(pod.key)
+                else:
+                    self.scheduler.pod_upserted(pod)
+                self._poke()
+        raise Gone("the Pod watch ended")
+
+    def _poke(self) -> None:
+        self._changed.set()
+
+    async def _cycle_forever(self) -> None:
+        while True:
+            self._changed = trio.Event()
+            now = self._clock()
+            started = time.perf_counter()
+            plan = self.scheduler.cycle(now, max_binds=self._max_binds)
+            self._metrics.observe_cycle(plan, time.perf_counter() - started)
+            self.cycles += 1
+            await self._apply(plan, now)
+            if len(plan.binds) >= self._max_binds:
+                await trio.lowlevel.checkpoint()
+                continue  # more to place: let watches run, then go on
+            deadline = (
+                trio.current_time() + max(0.0, plan.next_wakeup - self._clock())
+                if (plan.next_wakeup is not None)
+                else float("inf")
+            )
+            with trio.move_on_at(deadline):
+                await self._changed.wait()
+
+    async def _apply(self, plan: Plan, now: float) -> None:
+        for decision in plan.decisions:
+            run = self._runs.get(decision.run)
+            if run is None:
+                self.scheduler.unreserve(decision.run)
+                continue
+            try:
+                new = self._updated(run, decision, now)
+                if new is not None:
+                    await self._store.update_status(new)
+            except (Conflict, NotFound, Invalid) as exc:
+                self._metrics.write_conflicts.labels(stage=type(decision).__name__).inc()
+                log.debug("decision not written", run=decision.run, error=str(exc))
+                self.scheduler.unreserve(decision.run)
+
+    @staticmethod
+    def _updated(run: Run, decision: Decision, now: float) -> Run | None:
+        if isinstance(decision, Bind):
+            if run.status.phase is not Phase.PENDING:
+                raise Conflict(f"{run.key} is {run.status.phase.value}, not Pending")
+            return status.bound(run, decision.pod, decision.pod_uid, now)
+        if isinstance(decision, Wait):
+            if run.status.phase is not Phase.PENDING:
+                return None
+            return status.waiting(run, decision.reason.code.value, decision.reason.message, now)
+        if isinstance(decision, Requeue):
+            return status.requeued(
+                run, decision.attempt, decision.reason.value, decision.message, now
+            )
+        if isinstance(decision, Terminate):
+            return status.finished_unsuccessfully(
+                run, decision.phase, decision.reason.value, decision.message, now
+            )
+        raise TypeError(f"unknown decision {decision!r}")  # pragma: no cover
