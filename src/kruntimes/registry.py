@@ -7,6 +7,8 @@ from collections.abc import Iterator, Mapping
 
 from attrs import field, frozen
 
+from kruntimes.model.converters import strings
+
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
@@ -20,7 +22,7 @@ class RuntimeKind:
     """
 
     name: str
-    command: tuple[str, ...] = field(converter=tuple)
+    command: tuple[str, ...] = field(converter=strings)
     description: str = ""
     protocol: str = "native"
     default_capacity: Mapping[str, int] = field(factory=lambda: {"runs": 2})

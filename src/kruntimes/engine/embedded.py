@@ -1,0 +1,169 @@
+"""The embedded engine: store, scheduler, local Runtime Pods and agents in one trio process.
+
+`krt up` runs it; `kruntimes.Client` talks to it through the store socket.
+Nothing here is a demo path: the scheduler loop, the agents and the Runtime
+Servers are the ones the Kubernetes deployment runs, only the store
+(SQLite instead of the API server) and the Pod manager (local processes
+instead of kubelet) differ.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+import structlog
+import trio
+from attrs import field, frozen
+
+from kruntimes.agent.agent import AgentConfig
+from kruntimes.agent.logs import LogStore
+from kruntimes.core import Scheduler, SchedulerConfig
+from kruntimes.engine.dispatch import RunDispatcher
+from kruntimes.engine.local_pods import LocalPods
+from kruntimes.engine.scheduler_loop import SchedulerLoop
+from kruntimes.model import ObjectMeta, Runtime, RuntimeSpec
+from kruntimes.plugin_manager import PluggyPolicy, create_plugin_manager
+from kruntimes.runtimes.api import LogSink, RuntimeClient, RuntimeError_
+from kruntimes.runtimes.native import NativeRuntimeClient
+from kruntimes.store import AlreadyExists, MemoryStore, SqliteStore, Store, StoreServer
+
+log = structlog.get_logger("kruntimes.engine")
+
+
+def default_state_dir() -> Path:
+    return Path(platformdirs.user_state_dir("kruntimes"))
+
+
+def default_runtimes(namespace: str = "default") -> list[Runtime]:
+    """The pools that exist out of the box: `bash` and `python`, 2 Pods x 8 Runs each."""
+    return [
+        Runtime(
+            ObjectMeta(name=name, namespace=namespace),
+            RuntimeSpec(replicas=2, capacity={"runs": 8}),
+        )
+        for name in ("bash", "python")
+    ]
+
+
+@frozen
+class EngineConfig:
+    state_dir: Path = field(factory=default_state_dir)
+    persist: bool = True
+    """Write through to `<state_dir>/store.sqlite3`; False keeps everything in memory."""
+    socket_path: Path | None = None
+    """Where `krt` and `Client` reach the store; default `<state_dir>/engine.sock`; None with
+    `serve=False` serves nothing."""
+    serve: bool = True
+    namespace: str = "default"
+    scheduler: SchedulerConfig = field(factory=SchedulerConfig)
+    runtimes: tuple[Runtime, ...] | None = None
+    """Runtimes created at start when missing; None: `default_runtimes()`."""
+    plugins: tuple[object, ...] = ()
+    load_entry_points: bool = True
+    heartbeat_interval: float = 5.0
+
+    @property
+    def socket(self) -> Path:
+        return self.socket_path or self.state_dir / "engine.sock"
+
+
+async def connect_native(socket: Path, sink: LogSink, proc: trio.Process) -> RuntimeClient:
+    """Connect to a freshly started server, waiting for it to listen (or to die trying)."""
+    delay = 0.002
+    while True:
+        if proc.poll() is not None:
+            raise OSError(f"runtime server exited with code {proc.returncode} before listening")
+        if socket.exists():
+            with contextlib.suppress(RuntimeError_):
+                return await NativeRuntimeClient(str(socket), log_sink=sink).connect()
+        await trio.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
+class EmbeddedEngine:
+    """Run with `await nursery.start(engine.run)`; `engine.store` is ready once it returns."""
+
+    def __init__(self, config: EngineConfig | None = None, *, store: Store | None = None) -> None:
+        self.config = config if config is not None else EngineConfig()
+        self._given_store = store
+        self.store: Store | None = store
+        self.scheduler_loop: SchedulerLoop | None = None
+        self.pods: LocalPods | None = None
+
+    def _open_store(self) -> Store:
+        if self._given_store is not None:
+            return self._given_store
+        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        if self.config.persist:
+            return SqliteStore(self.config.state_dir / "store.sqlite3")
+        return MemoryStore()
+
+    async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        config = self.config
+        pm = create_plugin_manager(
+            config.plugins,
+            disabled=config.scheduler.disabled_plugins,
+            load_entry_points=config.load_entry_points,
+        )
+        policy = PluggyPolicy(pm, config.scheduler)
+        registry = policy.runtime_registry()
+        store = self.store = self._open_store()
+        state = config.state_dir
+        try:
+            await self._ensure_runtimes(store, config.runtimes)
+            dispatcher = RunDispatcher(store, config.namespace)
+            self.scheduler_loop = SchedulerLoop(
+                store, lambda: Scheduler(policy, config.scheduler), namespace=config.namespace
+            )
+            self.pods = LocalPods(
+                store,
+                registry,
+                dispatcher,
+                state_dir=state,
+                logs=LogStore(state / "logs"),
+                agent_config=AgentConfig(
+                    work_root=state / "work",
+                    artifact_root=state / "artifacts",
+                    heartbeat_interval=config.heartbeat_interval,
+                ),
+                connect=connect_native,
+                classify=policy.classify_failure,
+                retryable=policy.is_retryable,
+                namespace=config.namespace,
+                clock=time.time,
+            )
+            async with trio.open_nursery() as nursery:
+                if config.serve:
+                    await nursery.start(StoreServer(store, config.socket).serve)
+                await nursery.start(self.scheduler_loop.run)
+                await nursery.start(dispatcher.run)
+                await nursery.start(self.pods.run)
+                log.info("engine started", state_dir=str(state), socket=str(config.socket))
+                task_status.started(self)
+        finally:
+            if self._given_store is None:
+                with trio.CancelScope(shield=True):
+                    await store.aclose()
+
+    async def _ensure_runtimes(self, store: Store, runtimes: Iterable[Runtime] | None) -> None:
+        wanted = default_runtimes(self.config.namespace) if runtimes is None else runtimes
+        for runtime in wanted:
+            with contextlib.suppress(AlreadyExists):
+                await store.create(runtime)
+
+    async def wait_until_ready(self, *, pods: int | None = None) -> None:
+        """Wait until `pods` Runtime Pods (default: every replica) heartbeat."""
+        assert self.store is not None
+        while True:
+            listing = await self.store.list_pods(self.config.namespace)
+            runtimes = await self.store.list_runtimes(self.config.namespace)
+            wanted = pods if pods is not None else sum(r.spec.replicas for r in runtimes.items)
+            ready = sum(1 for p in listing.items if p.heartbeat is not None)
+            if ready >= wanted:
+                return
+            await trio.sleep(0.01)
