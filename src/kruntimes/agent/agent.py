@@ -11,6 +11,8 @@ and reports the others as `ExecutionLost`, retried per policy.
 from __future__ import annotations
 
 import math
+import os
+import shutil
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -37,6 +39,7 @@ RunKey = tuple[str, str]
 @frozen
 class AgentConfig:
     work_root: Path
+    """Scratch directories, one per attempt, removed when it ends (`default_work_root`)."""
     artifact_root: Path
     heartbeat_interval: float = 5.0
     artifact_limits: ArtifactLimits = field(factory=ArtifactLimits)
@@ -269,14 +272,13 @@ class Agent:
             workdir = self._workdir(ex.run)
             outputs = _read_outputs(workdir)
             artifacts = ArtifactsResult(())
-            if ending.status is not None and not (ending.cancelled or ending.timed_out):
+            source = workdir / ".kruntime" / "artifacts"
+            finished = ending.status is not None and not (ending.cancelled or ending.timed_out)
+            if finished and _has_entries(source):  # most Runs leave none: skip the thread hop
                 ns, name = ex.run.key
                 destination = self.config.artifact_root / ns / name / ex.id
                 artifacts = await trio.to_thread.run_sync(
-                    collect_artifacts,
-                    workdir / ".kruntime" / "artifacts",
-                    destination,
-                    self.config.artifact_limits,
+                    collect_artifacts, source, destination, self.config.artifact_limits
                 )
             await self._write_outcome(ex, ending, outputs, artifacts)
             if ending.status is not None or ending.timed_out or ending.cancelled:
@@ -286,6 +288,8 @@ class Agent:
         finally:
             self._active.pop(ex.run.key, None)
             self._by_id.pop(ex.id, None)
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(_remove_tree, self._workdir(ex.run))
 
     async def _write_outcome(
         self, ex: _Execution, ending: Ending, outputs: OutputsResult, artifacts: ArtifactsResult
@@ -330,6 +334,19 @@ def _keep(run: Run, exit_code: int | None, message: str, reason: str) -> str:
 
 def _none(run: Run, reason: str) -> bool | None:
     return None
+
+
+def _has_entries(path: Path) -> bool:
+    try:
+        with os.scandir(path) as entries:
+            return next(entries, None) is not None
+    except FileNotFoundError:
+        return False
+
+
+def _remove_tree(path: Path) -> None:
+    """Scratch space is removed once the outcome is written (outputs and artifacts are copied)."""
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _read_outputs(workdir: Path) -> OutputsResult:

@@ -10,6 +10,8 @@ instead of kubelet) differ.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -39,6 +41,17 @@ def default_state_dir() -> Path:
     return Path(platformdirs.user_state_dir("kruntimes"))
 
 
+def default_work_root(state_dir: Path) -> Path:
+    """Per-attempt scratch directories: on tmpfs when there is one, like an `emptyDir` with
+    `medium: Memory`. Creating and removing a directory tree on a disk costs milliseconds
+    (measured here: 0.1-1 ms to create, ~10 ms to remove), on tmpfs tens of microseconds."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        digest = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
+        return shm / f"kruntimes-{os.getuid()}-{digest}" / "work"
+    return state_dir / "work"
+
+
 def default_runtimes(namespace: str = "default") -> list[Runtime]:
     """The pools that exist out of the box: `bash` and `python`, 2 Pods x 8 Runs each."""
     return [
@@ -66,6 +79,8 @@ class EngineConfig:
     plugins: tuple[object, ...] = ()
     load_entry_points: bool = True
     heartbeat_interval: float = 5.0
+    work_root: Path | None = None
+    """Scratch space for Runs; None: `default_work_root(state_dir)`."""
 
     @property
     def socket(self) -> Path:
@@ -127,7 +142,7 @@ class EmbeddedEngine:
                 state_dir=state,
                 logs=LogStore(state / "logs"),
                 agent_config=AgentConfig(
-                    work_root=state / "work",
+                    work_root=config.work_root or default_work_root(state),
                     artifact_root=state / "artifacts",
                     heartbeat_interval=config.heartbeat_interval,
                 ),

@@ -39,6 +39,7 @@ class SchedulerLoop:
         namespace: str | None = None,
         clock: Clock = time.time,
         max_binds_per_cycle: int = 1024,
+        wait_report_delay: float = 1.0,
         metrics: SchedulerMetrics | None = None,
     ) -> None:
         self._store = store
@@ -48,6 +49,10 @@ class SchedulerLoop:
         self._max_binds = max_binds_per_cycle
         self._metrics = metrics if metrics is not None else SchedulerMetrics()
         self._runs: dict[tuple[str, str], Run] = {}
+        self._wait_report_delay = wait_report_delay
+        self._unreported: dict[tuple[str, str], tuple[Wait, float]] = {}
+        """Wait reasons not written yet: only a wait that lasts `wait_report_delay` is
+        written, so a burst that is placed within a second costs no extra write per Run."""
         self._changed = trio.Event()
         self.scheduler: Scheduler = new_scheduler()
         self.cycles = 0
@@ -90,7 +95,9 @@ class SchedulerLoop:
                     self._runs.pop(run.key, None)
                     self.scheduler.run_deleted(run.key)
                 else:
-                    self._runs[run.key] = run
+                    cached = self._runs.get(run.key)
+                    if cached is None or not _older(run, cached):
+                        self._runs[run.key] = run
                     self.scheduler.run_upserted(run)
                 self._poke()
         raise Gone("the Run watch ended")
@@ -120,31 +127,52 @@ class SchedulerLoop:
             self._metrics.observe_cycle(plan, time.perf_counter() - started)
             self.cycles += 1
             await self._apply(plan, now)
+            await self._report_waits(now)
             if len(plan.binds) >= self._max_binds:
                 await trio.lowlevel.checkpoint()
                 continue  # more to place: let watches run, then go on
+            wakeups = [plan.next_wakeup] if plan.next_wakeup is not None else []
+            if self._unreported:
+                wakeups.append(min(due for _, due in self._unreported.values()))
             deadline = (
-                trio.current_time() + max(0.0, plan.next_wakeup - self._clock())
-                if (plan.next_wakeup is not None)
+                trio.current_time() + max(0.0, min(wakeups) - self._clock())
+                if wakeups
                 else float("inf")
             )
             with trio.move_on_at(deadline):
                 await self._changed.wait()
 
+    async def _report_waits(self, now: float) -> None:
+        due = [key for key, (_, at) in self._unreported.items() if at <= now]
+        for key in due:
+            del self._unreported[key]
+            reason = self.scheduler.why_waiting(key)  # still waiting? then say why, as of now
+            if reason is not None:
+                await self._write(Wait(key, reason), now)
+
     async def _apply(self, plan: Plan, now: float) -> None:
         for decision in plan.decisions:
-            run = self._runs.get(decision.run)
-            if run is None:
-                self.scheduler.unreserve(decision.run)
-                continue
-            try:
-                new = self._updated(run, decision, now)
-                if new is not None:
-                    await self._store.update_status(new)
-            except (Conflict, NotFound, Invalid) as exc:
-                self._metrics.write_conflicts.labels(stage=type(decision).__name__).inc()
-                log.debug("decision not written", run=decision.run, error=str(exc))
-                self.scheduler.unreserve(decision.run)
+            if isinstance(decision, Wait):
+                self._unreported[decision.run] = (decision, now + self._wait_report_delay)
+            else:
+                self._unreported.pop(decision.run, None)
+                await self._write(decision, now)
+
+    async def _write(self, decision: Decision, now: float) -> None:
+        run = self._runs.get(decision.run)
+        if run is None:
+            self.scheduler.unreserve(decision.run)
+            return
+        try:
+            new = self._updated(run, decision, now)
+            if new is not None:
+                # The write's result is newer than anything the watch has delivered;
+                # caching it keeps the next decision on this Run from a needless Conflict.
+                self._runs[run.key] = await self._store.update_status(new)
+        except (Conflict, NotFound, Invalid) as exc:
+            self._metrics.write_conflicts.labels(stage=type(decision).__name__).inc()
+            log.debug("decision not written", run=decision.run, error=str(exc))
+            self.scheduler.unreserve(decision.run)
 
     @staticmethod
     def _updated(run: Run, decision: Decision, now: float) -> Run | None:
@@ -165,3 +193,13 @@ class SchedulerLoop:
                 run, decision.phase, decision.reason.value, decision.message, now
             )
         raise TypeError(f"unknown decision {decision!r}")  # pragma: no cover
+
+
+def _older(a: Run, b: Run) -> bool:
+    """Whether `a` is an older version than `b`, when resource versions are comparable.
+
+    Resource versions are opaque in general, but etcd's and the embedded
+    store's are integers; otherwise the watch order decides (never older).
+    """
+    ra, rb = a.metadata.resource_version, b.metadata.resource_version
+    return ra.isdigit() and rb.isdigit() and int(ra) < int(rb)
