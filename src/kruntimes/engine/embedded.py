@@ -67,7 +67,7 @@ def default_runtimes(namespace: str = "default") -> list[Runtime]:
 class EngineConfig:
     state_dir: Path = field(factory=default_state_dir)
     persist: bool = True
-    """Write through to `<state_dir>/store.sqlite3`; False keeps everything in memory."""
+    """Write through to `<state_dir>/embedded.sqlite3`; False keeps everything in memory."""
     socket_path: Path | None = None
     """Where `krt` and `Client` reach the store; default `<state_dir>/engine.sock`; None with
     `serve=False` serves nothing."""
@@ -115,7 +115,7 @@ class EmbeddedEngine:
             return self._given_store
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
         if self.config.persist:
-            return SqliteStore(self.config.state_dir / "store.sqlite3")
+            return SqliteStore(self.config.state_dir / "embedded.sqlite3")
         return MemoryStore()
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:

@@ -11,6 +11,8 @@ UID, after a short backoff that grows while it keeps crashing.
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -33,6 +35,8 @@ log = structlog.get_logger("kruntimes.pods")
 
 KIND_LABEL = "kruntimes.io/kind"
 """Label on a Runtime naming its runtime kind; default: the Runtime's own name."""
+POD_UID_ENV = "KRUNTIMES_POD_UID"
+"""Set for every Runtime Server process, inherited by all it starts (see `fence`)."""
 PRELOAD_ANNOTATION = "kruntimes.io/preload"
 """Annotation on a python Runtime: comma-separated modules its servers import once."""
 
@@ -68,6 +72,8 @@ class LocalPods:
         self._clock = clock
         self._replicas: dict[tuple[str, int], trio.CancelScope] = {}
         self._runtimes: dict[str, Runtime] = {}
+        self.servers: dict[str, trio.Process] = {}
+        """Live Runtime Server processes by Pod name (for operators and chaos tests)."""
         self.restarts = 0
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
@@ -148,14 +154,17 @@ class LocalPods:
         pod_name = f"{rt}-{index}"
         socket = self._state_dir / "sockets" / f"{ns}.{pod_name}.sock"
         socket.unlink(missing_ok=True)
-        proc = await trio.lowlevel.open_process(self.command(runtime, kind, socket))
+        uid = uuid.uuid4().hex
+        env = {**os.environ, POD_UID_ENV: uid}
+        proc = await trio.lowlevel.open_process(self.command(runtime, kind, socket), env=env)
         agent: Agent | None = None
+        self.servers[pod_name] = proc
         try:
             pod = RuntimePod(
                 name=pod_name,
                 runtime=rt,
                 namespace=ns,
-                uid=uuid.uuid4().hex,
+                uid=uid,
                 labels={RUNTIME_LABEL: rt},
                 capacity=self._capacity(runtime, kind),
                 ready=True,
@@ -185,14 +194,46 @@ class LocalPods:
                 nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
+                if self.servers.get(pod_name) is proc:
+                    del self.servers[pod_name]
                 if agent is not None:
                     self._dispatcher.detach(agent)
                     await agent.client.aclose()
                 if proc.returncode is None:
                     proc.kill()
                     await proc.wait()
+                killed = await trio.to_thread.run_sync(fence, uid)
+                if killed:
+                    log.warning("killed processes the dead server left", pod=pod_name, pids=killed)
                 with contextlib.suppress(NotFound):
                     await self._store.delete_pod(ns, pod_name)
+
+
+def fence(pod_uid: str) -> list[int]:
+    """SIGKILL every process still carrying `pod_uid` in its environment; return their pids.
+
+    A Runtime Server that dies (or is killed) leaves its Runs' processes
+    behind: bash process groups, forked python workers in their own sessions.
+    Before their Runs are retried elsewhere, those must be gone, or an
+    execution would run twice at once. Every process a server starts inherits
+    `KRUNTIMES_POD_UID`, so scanning `/proc` finds them without any help from
+    the dead server.
+    """
+    marker = f"{POD_UID_ENV}={pod_uid}".encode()
+    killed = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as f:
+                environ = f.read().split(b"\0")
+        except OSError:
+            continue  # gone already, or not ours to read
+        if marker in environ:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed.append(int(entry.name))
+    return killed
 
 
 class _ForwardingSink:
