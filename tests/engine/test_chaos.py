@@ -15,6 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import trio
+from engine_fixtures import pools, running_engine
 
 from kruntimes.model import (
     CAPACITY_PHASES,
@@ -28,8 +29,6 @@ from kruntimes.model import (
     TaskMode,
 )
 from kruntimes.store import EventType
-
-from engine_fixtures import pools, running_engine
 
 RUNS = 2000
 CAPACITY = 4

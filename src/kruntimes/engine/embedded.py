@@ -26,13 +26,20 @@ from kruntimes.agent.agent import AgentConfig
 from kruntimes.agent.logs import LogStore
 from kruntimes.core import Scheduler, SchedulerConfig
 from kruntimes.engine.dispatch import RunDispatcher
-from kruntimes.engine.local_pods import LocalPods
+from kruntimes.engine.local_pods import ENGINE_ENV, LocalPods, fence
 from kruntimes.engine.scheduler_loop import SchedulerLoop
 from kruntimes.model import ObjectMeta, Runtime, RuntimeSpec
 from kruntimes.plugin_manager import PluggyPolicy, create_plugin_manager
 from kruntimes.runtimes.api import LogSink, RuntimeClient, RuntimeError_
 from kruntimes.runtimes.native import NativeRuntimeClient
-from kruntimes.store import AlreadyExists, MemoryStore, SqliteStore, Store, StoreServer
+from kruntimes.store import (
+    AlreadyExists,
+    MemoryStore,
+    NotFound,
+    SqliteStore,
+    Store,
+    StoreServer,
+)
 
 log = structlog.get_logger("kruntimes.engine")
 
@@ -47,9 +54,13 @@ def default_work_root(state_dir: Path) -> Path:
     (measured here: 0.1-1 ms to create, ~10 ms to remove), on tmpfs tens of microseconds."""
     shm = Path("/dev/shm")
     if shm.is_dir() and os.access(shm, os.W_OK):
-        digest = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
-        return shm / f"kruntimes-{os.getuid()}-{digest}" / "work"
+        return shm / f"kruntimes-{os.getuid()}-{engine_id(state_dir)}" / "work"
     return state_dir / "work"
+
+
+def engine_id(state_dir: Path) -> str:
+    """A short name for the engine that owns `state_dir` (one engine per state dir)."""
+    return hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
 
 
 def default_runtimes(namespace: str = "default") -> list[Runtime]:
@@ -130,6 +141,7 @@ class EmbeddedEngine:
         store = self.store = self._open_store()
         state = config.state_dir
         try:
+            await self._clear_previous_life(store)
             await self._ensure_runtimes(store, config.runtimes)
             dispatcher = RunDispatcher(store, config.namespace)
             self.scheduler_loop = SchedulerLoop(
@@ -150,6 +162,7 @@ class EmbeddedEngine:
                 classify=policy.classify_failure,
                 retryable=policy.is_retryable,
                 namespace=config.namespace,
+                engine_id=engine_id(state),
                 clock=time.time,
             )
             async with trio.open_nursery() as nursery:
@@ -164,6 +177,19 @@ class EmbeddedEngine:
             if self._given_store is None:
                 with trio.CancelScope(shield=True):
                     await store.aclose()
+
+    async def _clear_previous_life(self, store: Store) -> None:
+        """After a crash: kill what the dead engine's servers left running, forget its Pods.
+
+        Their Runs then look like Runs on gone Pods and are retried (or fail)
+        per policy; nothing they ran is still running when that happens.
+        """
+        killed = await trio.to_thread.run_sync(fence, engine_id(self.config.state_dir), ENGINE_ENV)
+        if killed:
+            log.warning("killed processes left by a previous engine", pids=killed)
+        for pod in (await store.list_pods(self.config.namespace)).items:
+            with contextlib.suppress(NotFound):
+                await store.delete_pod(pod.namespace, pod.name)
 
     async def _ensure_runtimes(self, store: Store, runtimes: Iterable[Runtime] | None) -> None:
         wanted = default_runtimes(self.config.namespace) if runtimes is None else runtimes

@@ -37,6 +37,8 @@ KIND_LABEL = "kruntimes.io/kind"
 """Label on a Runtime naming its runtime kind; default: the Runtime's own name."""
 POD_UID_ENV = "KRUNTIMES_POD_UID"
 """Set for every Runtime Server process, inherited by all it starts (see `fence`)."""
+ENGINE_ENV = "KRUNTIMES_ENGINE"
+"""Names the engine (its state directory) that started a server, for fencing after a crash."""
 PRELOAD_ANNOTATION = "kruntimes.io/preload"
 """Annotation on a python Runtime: comma-separated modules its servers import once."""
 
@@ -57,8 +59,10 @@ class LocalPods:
         classify: Classify | None = None,
         retryable: Retryable | None = None,
         namespace: str = "default",
+        engine_id: str = "",
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self.engine_id = engine_id
         self._store = store
         self._registry = registry
         self._dispatcher = dispatcher
@@ -155,7 +159,7 @@ class LocalPods:
         socket = self._state_dir / "sockets" / f"{ns}.{pod_name}.sock"
         socket.unlink(missing_ok=True)
         uid = uuid.uuid4().hex
-        env = {**os.environ, POD_UID_ENV: uid}
+        env = {**os.environ, POD_UID_ENV: uid, ENGINE_ENV: self.engine_id}
         proc = await trio.lowlevel.open_process(self.command(runtime, kind, socket), env=env)
         agent: Agent | None = None
         self.servers[pod_name] = proc
@@ -209,17 +213,17 @@ class LocalPods:
                     await self._store.delete_pod(ns, pod_name)
 
 
-def fence(pod_uid: str) -> list[int]:
-    """SIGKILL every process still carrying `pod_uid` in its environment; return their pids.
+def fence(value: str, variable: str = POD_UID_ENV) -> list[int]:
+    """SIGKILL every process whose environment has `variable=value`; return their pids.
 
     A Runtime Server that dies (or is killed) leaves its Runs' processes
     behind: bash process groups, forked python workers in their own sessions.
     Before their Runs are retried elsewhere, those must be gone, or an
     execution would run twice at once. Every process a server starts inherits
-    `KRUNTIMES_POD_UID`, so scanning `/proc` finds them without any help from
-    the dead server.
+    `KRUNTIMES_POD_UID` (and `KRUNTIMES_ENGINE`, for a whole engine that was
+    killed), so scanning `/proc` finds them without help from the dead server.
     """
-    marker = f"{POD_UID_ENV}={pod_uid}".encode()
+    marker = f"{variable}={value}".encode()
     killed = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():

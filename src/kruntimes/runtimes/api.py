@@ -80,7 +80,7 @@ class LogChunk:
 LogSink = Callable[[LogChunk], Awaitable[None]]
 
 
-class RuntimeError_(Exception):  # noqa: N801 - `RuntimeError` is a builtin and a FailureReason
+class RuntimeError_(Exception):  # trailing _: `RuntimeError` is a builtin and a FailureReason
     """The Runtime Server could not be reached or answered with an error."""
 
 

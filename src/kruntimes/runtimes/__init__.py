@@ -1,0 +1,1 @@
+"""Runtime Servers (bash, python, custom) and the clients the agent uses to drive them."""
