@@ -11,7 +11,19 @@ from kruntimes.plugin_manager import PluginError, create_plugin_manager, new_sch
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    """`kruntimes.Client` / `AsyncClient` on first use: `import kruntimes` stays light."""
+    if name in ("Client", "AsyncClient"):
+        from kruntimes import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module 'kruntimes' has no attribute {name!r}")
+
+
 __all__ = [
+    "AsyncClient",
+    "Client",
     "Plan",
     "PluginError",
     "Scheduler",

@@ -94,3 +94,13 @@ def test_cancel_is_never_retried_and_lost_is_retried() -> None:
     lost = next_version(run, Ending(None, lost="gone"), NO_OUTPUTS, NO_ARTIFACTS, 3.0)
     assert lost.status.phase is Phase.PENDING
     assert FailureReason.EXECUTION_LOST in lost.status.message
+
+
+def test_a_function_result_becomes_the_result_output() -> None:
+    ending = done(ExecutionState.SUCCEEDED, result='{"sum": 3}')
+    run = next_version(running(), ending, OutputsResult({"A": "1"}), NO_ARTIFACTS, 3.0)
+    assert run.status.outputs == {"A": "1", "result": '{"sum": 3}'}
+    huge = done(ExecutionState.SUCCEEDED, result='"' + "x" * 9000 + '"')
+    failed = next_version(running(), huge, NO_OUTPUTS, NO_ARTIFACTS, 3.0)
+    assert failed.status.phase is Phase.FAILED
+    assert "OutputsTooLarge" in failed.status.message

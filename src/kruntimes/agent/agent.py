@@ -43,6 +43,8 @@ class AgentConfig:
     artifact_root: Path
     heartbeat_interval: float = 5.0
     artifact_limits: ArtifactLimits = field(factory=ArtifactLimits)
+    kill_wait: float = 10.0
+    """After a cancel or timeout, how long to wait for the server to confirm the kill."""
 
 
 def execution_id(run: Run) -> str:
@@ -91,6 +93,9 @@ class Agent:
         self._active: dict[RunKey, _Execution] = {}
         self._by_id: dict[str, _Execution] = {}
         self._nursery: trio.Nursery | None = None
+        self._closed = False
+        self._early: dict[RunKey, tuple[Run, bool]] = {}
+        """Offers that came before `run` started (a dispatcher may be attached first)."""
         self._slots = trio.Semaphore(max(1, pod.capacity.get("runs", 1)))
 
     # ----------------------------------------------------------------- lifecycle
@@ -104,11 +109,20 @@ class Agent:
     ) -> None:
         """Heartbeat, recover, then take Runs from `runs`, or a store watch, or (with
         `watch=False`) only from `offer` calls (a dispatcher feeding many agents)."""
+        try:
+            await self._run(runs, watch=watch, task_status=task_status)
+        finally:
+            self._closed = True
+
+    async def _run(self, runs: AsyncIterator[Run] | None, *, watch: bool, task_status: Any) -> None:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            await self._heartbeat_once()
-            nursery.start_soon(self._heartbeat_forever)
             await self._recover()
+            for run, deleted in self._early.values():
+                self.offer(run, deleted=deleted)
+            self._early.clear()
+            await self._heartbeat_once()  # only now may the scheduler count on this Pod
+            nursery.start_soon(self._heartbeat_forever)
             task_status.started()
             if runs is not None:
                 async for run in runs:
@@ -127,6 +141,8 @@ class Agent:
 
     def offer(self, run: Run, *, deleted: bool = False) -> None:
         """A new version of some Run: start it if it is ours and Scheduled, cancel if asked."""
+        if self._closed:
+            return  # this agent is gone; the Pod's Runs are the reaper's now
         ex = self._active.get(run.key)
         if ex is not None:
             ex.run = run if not deleted else ex.run
@@ -140,7 +156,9 @@ class Agent:
             return
         if deleted or not self.owns(run) or run.status.phase is not Phase.SCHEDULED:
             return
-        assert self._nursery is not None, "start the agent before offering Runs"
+        if self._nursery is None:
+            self._early[run.key] = (run, deleted)
+            return
         ex = _Execution(run)
         self._active[run.key] = ex
         self._nursery.start_soon(self._execute, ex, True)
@@ -177,6 +195,9 @@ class Agent:
         known = {s.id for s in await self.client.list()}
         assert self._nursery is not None
         for run in listing.items:
+            if self.owns(run) and run.status.phase is Phase.SCHEDULED:
+                self.offer(run)  # bound before this agent listened: claim it now
+                continue
             if not self.owns(run) or run.status.phase not in (Phase.RUNNING, Phase.READY):
                 continue
             ex = _Execution(run)
@@ -264,6 +285,8 @@ class Agent:
         if scope.cancelled_caught:
             with trio.CancelScope(shield=True):
                 await self.client.cancel(ex.id)
+                with trio.move_on_after(self.config.kill_wait):
+                    await self.client.wait(ex.id)  # killed: its last output is flushed by now
             return Ending(None, timed_out=not ex.cancel_requested, cancelled=ex.cancel_requested)
         return Ending(result)
 

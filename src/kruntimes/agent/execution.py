@@ -13,7 +13,7 @@ from attrs import frozen
 
 from kruntimes import status
 from kruntimes.agent.artifacts import ArtifactsResult
-from kruntimes.agent.outputs import OutputsResult
+from kruntimes.agent.outputs import MAX_KEYS, MAX_VALUE_BYTES, OutputsResult
 from kruntimes.core.retry import decide_retry
 from kruntimes.model import FailureReason, Phase, Run
 from kruntimes.runtimes.api import ExecutionState, ExecutionStatus
@@ -40,6 +40,28 @@ def _no_classify(run: Run, exit_code: int | None, message: str, reason: str) -> 
 
 def _no_opinion(run: Run, reason: str) -> bool | None:
     return None
+
+
+RESULT_KEY = "result"
+
+
+def with_result(outputs: OutputsResult, result: str | None) -> OutputsResult:
+    """A python function's JSON return value joins the outputs as `result`, within the limits."""
+    if result is None or outputs.error is not None:
+        return outputs
+    if len(result.encode()) > MAX_VALUE_BYTES:
+        return OutputsResult(
+            {},
+            FailureReason.OUTPUTS_TOO_LARGE,
+            f"the function's JSON result is longer than {MAX_VALUE_BYTES} bytes; "
+            "return less, or write it as an artifact",
+        )
+    merged = {**outputs.outputs, RESULT_KEY: result}
+    if len(merged) > MAX_KEYS:
+        return OutputsResult(
+            {}, FailureReason.OUTPUTS_TOO_LARGE, f"more than {MAX_KEYS} output keys"
+        )
+    return OutputsResult(merged)
 
 
 def failure_message(result: ExecutionStatus) -> str:
@@ -77,6 +99,7 @@ def next_version(
     elif ending.lost is not None or result is None:
         reason, message = FailureReason.EXECUTION_LOST, ending.lost or "the execution was lost"
     elif result.state is ExecutionState.SUCCEEDED:
+        outputs = with_result(outputs, result.result)
         if outputs.error is not None:
             reason, message = outputs.error, outputs.message
         elif artifacts.error is not None:

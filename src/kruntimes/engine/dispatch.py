@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 import trio
 
 from kruntimes.agent.agent import Agent
 from kruntimes.store.port import EventType, Gone, Store
+
+log = structlog.get_logger("kruntimes.dispatch")
 
 
 class RunDispatcher:
@@ -58,4 +61,7 @@ class RunDispatcher:
         for name in {previous, pod} - {None}:
             agent = self._agents.get((run.metadata.namespace, name))
             if agent is not None:
-                agent.offer(run, deleted=deleted)
+                try:
+                    agent.offer(run, deleted=deleted)
+                except Exception:  # one agent's bug must not stop the others' Runs
+                    log.exception("agent refused a Run", pod=name, run=key)

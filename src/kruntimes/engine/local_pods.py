@@ -28,7 +28,7 @@ from kruntimes.agent.logs import LogStore
 from kruntimes.engine.dispatch import RunDispatcher
 from kruntimes.model import RUNTIME_LABEL, Runtime, RuntimePod
 from kruntimes.registry import RuntimeKind, RuntimeRegistry
-from kruntimes.runtimes.api import LogSink, RuntimeClient
+from kruntimes.runtimes.api import LogSink, RuntimeClient, RuntimeError_
 from kruntimes.store.port import EventType, Gone, NotFound, Store
 
 log = structlog.get_logger("kruntimes.pods")
@@ -144,10 +144,10 @@ class LocalPods:
                 began = trio.current_time()
                 try:
                     await self._one_life(self._runtimes[name], index)
-                except (OSError, trio.TooSlowError) as exc:
-                    log.warning(
-                        "runtime pod failed to start", runtime=name, index=index, error=str(exc)
-                    )
+                except (OSError, trio.TooSlowError, RuntimeError_) as exc:
+                    log.warning("runtime pod failed", runtime=name, index=index, error=str(exc))
+                except Exception:  # one broken Pod must never take the engine down
+                    log.exception("runtime pod crashed", runtime=name, index=index)
                 self.restarts += 1
                 backoff = 0.05 if trio.current_time() - began > 10 else min(backoff * 2, 5.0)
                 await trio.sleep(backoff)
@@ -187,12 +187,12 @@ class LocalPods:
                 clock=self._clock,
             )
             sink.target = agent.log_sink
+            self._dispatcher.attach(agent)  # before the Pod exists: no bound Run is missed
             await self._store.put_pod(pod)
             async with trio.open_nursery() as nursery:
                 await nursery.start(
                     lambda task_status: agent.run(watch=False, task_status=task_status)
                 )
-                self._dispatcher.attach(agent)
                 await proc.wait()
                 log.warning("runtime server exited", pod=pod_name, code=proc.returncode)
                 nursery.cancel_scope.cancel()

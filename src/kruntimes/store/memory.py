@@ -297,8 +297,9 @@ class MemoryStore:
         table = self._objects[kind]
         spaces: Iterable[str] = sorted(table) if namespace is None else (namespace,)
         items = [names[n] for ns in spaces for names in (table.get(ns, {}),) for n in sorted(names)]
+        rv = self._hub.rv  # read with the items: a write during the checkpoint is after both
         await trio.lowlevel.cancel_shielded_checkpoint()
-        return Listing(tuple(items), str(self._hub.rv))
+        return Listing(tuple(items), str(rv))
 
     def _commit(
         self,
