@@ -69,7 +69,8 @@ async def _chaos(tmp_path: Path, locks: Path) -> None:
     rng = random.Random(1234)
     async with running_engine(tmp_path, pools(3, CAPACITY), persist=False) as engine:
         store = engine.store
-        assert store is not None and engine.pods is not None
+        assert store is not None
+        assert engine.pods is not None
         listing = await store.list_runs()
         final: dict[str, Run] = {}
         attempts: dict[str, list[int]] = defaultdict(list)
