@@ -46,8 +46,10 @@ RESULT_KEY = "result"
 
 
 def with_result(outputs: OutputsResult, result: str | None) -> OutputsResult:
-    """A python function's JSON return value joins the outputs as `result`, within the limits."""
-    if result is None or outputs.error is not None:
+    """A python function's JSON return value joins the outputs as `result`, within the limits.
+
+    A function that returns None (JSON `null`) adds nothing."""
+    if result is None or result == "null" or outputs.error is not None:
         return outputs
     if len(result.encode()) > MAX_VALUE_BYTES:
         return OutputsResult(
