@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -39,10 +38,10 @@ from kruntimes.model import (
     ObjectMeta,
     Phase,
     Run,
-    Runtime,
     RunMode,
     RunSource,
     RunSpec,
+    Runtime,
     RuntimeSpec,
     TaskMode,
 )
@@ -95,14 +94,18 @@ class Observer:
                         waiter.set()
 
 
-async def kruntimes_results(workloads: list[str], latency_runs: int, throughput_runs: int) -> list[dict[str, Any]]:
+async def kruntimes_results(
+    workloads: list[str], latency_runs: int, throughput_runs: int
+) -> list[dict[str, Any]]:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         runtimes = tuple(
             Runtime(ObjectMeta(name=name), RuntimeSpec(replicas=4, capacity={"runs": 8}))
             for name in ("bash", "python")
         )
-        config = EngineConfig(state_dir=Path(tmp), runtimes=runtimes, serve=False, load_entry_points=False)
+        config = EngineConfig(
+            state_dir=Path(tmp), runtimes=runtimes, serve=False, load_entry_points=False
+        )
         engine = EmbeddedEngine(config)
         async with trio.open_nursery() as nursery:
             await nursery.start(engine.run)
@@ -141,7 +144,9 @@ async def kruntimes_results(workloads: list[str], latency_runs: int, throughput_
                     }
                 )
             if observer.failed:
-                raise SystemExit(f"{len(observer.failed)} Runs did not succeed, e.g. {observer.failed[0]}")
+                raise SystemExit(
+                    f"{len(observer.failed)} Runs did not succeed, e.g. {observer.failed[0]}"
+                )
             nursery.cancel_scope.cancel()
     return results
 
@@ -168,7 +173,7 @@ def cold_process_results(workloads: list[str], runs: int) -> list[dict[str, Any]
             latencies.append((time.perf_counter() - t0) * 1e3)
         t0 = time.perf_counter()
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
-            list(pool.map(lambda _: subprocess.run(argv, check=True), range(runs)))
+            list(pool.map(subprocess.run, [argv] * runs))
         rate = runs / (time.perf_counter() - t0)
         results.append(_baseline("cold-process", workload, latencies, rate))
     return results
@@ -221,7 +226,9 @@ def ray_results(workloads: list[str], runs: int, throughput: int) -> list[dict[s
                 latencies.append((time.perf_counter() - t0) * 1e3)
             t0 = time.perf_counter()
             ray.get([fn.remote() for _ in range(throughput)])
-            results.append(_baseline("ray", workload, latencies, throughput / (time.perf_counter() - t0)))
+            results.append(
+                _baseline("ray", workload, latencies, throughput / (time.perf_counter() - t0))
+            )
         return results
     finally:
         ray.shutdown()
@@ -233,7 +240,10 @@ def dask_results(workloads: list[str], runs: int, throughput: int) -> list[dict[
     except ImportError:
         return []
     results = []
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster,
+        Client(cluster) as client,
+    ):
         for workload in workloads:
             fn = _noop_bash if workload == "bash" else _noop_python
             latencies = []
@@ -243,7 +253,9 @@ def dask_results(workloads: list[str], runs: int, throughput: int) -> list[dict[
                 latencies.append((time.perf_counter() - t0) * 1e3)
             t0 = time.perf_counter()
             client.gather([client.submit(fn, pure=False) for _ in range(throughput)])
-            results.append(_baseline("dask", workload, latencies, throughput / (time.perf_counter() - t0)))
+            results.append(
+                _baseline("dask", workload, latencies, throughput / (time.perf_counter() - t0))
+            )
     return results
 
 
@@ -291,7 +303,14 @@ def _print_table(report: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(title="local_dispatch (ms; Runs/s)")
-    keys = ["system", "workload", "start_p50_ms", "complete_p50_ms", "complete_p99_ms", "runs_per_s"]
+    keys = [
+        "system",
+        "workload",
+        "start_p50_ms",
+        "complete_p50_ms",
+        "complete_p99_ms",
+        "runs_per_s",
+    ]
     for key in keys:
         table.add_column(key, justify="left" if key in ("system", "workload") else "right")
     for row in report["results"]:
