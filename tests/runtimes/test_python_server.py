@@ -293,3 +293,24 @@ def test_runs_wait_for_a_ready_worker_when_workers_die_at_start(tmp_path) -> Non
         pending, cancelled = run(go)
     assert pending.state is ExecutionState.PENDING
     assert cancelled.error_message == "Cancelled: cancel requested (before it started)"
+
+
+def test_forget_on_finish_drops_the_record_once_the_agent_has_the_event(
+    python_server: ServerProcess,
+) -> None:
+    async def go() -> tuple[ExecutionStatus, list[str]]:
+        async with python_server.client(None) as client:
+            request = ExecuteRequest(id="auto-1", source="print(1)", forget_on_finish=True)
+            await client.execute(request)
+            status = await client.wait(request.id)
+            await client.forget(request.id)  # local bookkeeping only: no round trip needed
+            kept = ExecuteRequest(id="kept-1", source="print(2)")
+            await client.execute(kept)
+            await client.wait(kept.id)
+            known = [s.id for s in await client.list()]
+            await client.forget(kept.id)
+            return status, known
+
+    status, known = run(go)
+    assert status.state is ExecutionState.SUCCEEDED
+    assert known == ["kept-1"]

@@ -20,7 +20,7 @@ from typing import Any
 
 import structlog
 import trio
-from attrs import field, frozen
+from attrs import evolve, field, frozen
 
 from kruntimes import status
 from kruntimes.agent.artifacts import ArtifactLimits, ArtifactsResult, collect_artifacts
@@ -263,6 +263,7 @@ class Agent:
             handler=function.handler if function else "",
             source=spec.source.inline if spec.source else None,
             input=spec.extra.get("input") if isinstance(spec.extra.get("input"), str) else None,
+            forget_on_finish=self.client.pushes_completion,
         )
 
     async def _attempt(self, ex: _Execution, start: bool) -> Ending:
@@ -275,7 +276,10 @@ class Agent:
         if start:
             workdir = self._workdir(run)
             (workdir / ".kruntime" / "artifacts").mkdir(parents=True, exist_ok=True)
-            await self.client.execute(self._request(run, workdir))
+            request = self._request(run, workdir)
+            if not self.client.pushes_completion:
+                request = _for_executor_v1(request, run, workdir)
+            await self.client.execute(request)
         with trio.CancelScope(deadline=deadline) as scope:
             ex.scope = scope
             if ex.cancel_requested or run.spec.cancel_requested:
@@ -349,6 +353,23 @@ class Agent:
             return
         ns, name = ex.run.key
         self.logs.append(ns, name, ex.run.metadata.uid, ex.run.status.attempt, chunk)
+
+
+def _for_executor_v1(request: ExecuteRequest, run: Run, workdir: Path) -> ExecuteRequest:
+    """The Go protocol has no inline source or input: the source becomes a file in the working
+    directory (at `spec.source.inlinePath`, default `main`) run as the entrypoint, and a
+    function's input travels in `KRUNTIME_INPUT`."""
+    env = dict(request.env)
+    if request.input is not None:
+        env["KRUNTIME_INPUT"] = request.input
+    entrypoint = request.entrypoint
+    if request.source is not None:
+        source = run.spec.source
+        entrypoint = (source.inline_path if source and source.inline_path else None) or "main"
+        target = workdir / entrypoint
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(request.source)
+    return evolve(request, source=None, input=None, env=env, entrypoint=entrypoint)
 
 
 def _keep(run: Run, exit_code: int | None, message: str, reason: str) -> str:

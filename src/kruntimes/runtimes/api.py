@@ -52,6 +52,10 @@ class ExecuteRequest:
     """Inline source (`spec.source.inline`): a script for bash, a snippet or module for python."""
     input: str | None = None
     """JSON text passed to a python `module:function` handler (native protocol only)."""
+    forget_on_finish: bool = False
+    """Native protocol only: the server drops its record once it has pushed `finished` to a
+    listening agent, which saves the agent a `Forget` round trip per Run. An agent that
+    loses the event (it restarted) finds the execution unknown and retries it."""
 
 
 @frozen

@@ -61,6 +61,7 @@ class NativeRuntimeClient:
         self._waiters: dict[str, list[_Pending]] = {}
         self._finished: dict[str, ExecutionStatus] = {}
         self._watched: set[str] = set()
+        self._self_forgetting: set[str] = set()
         """Started through this connection: their `finished` event is sure to come."""
         self._lost = ""
 
@@ -101,6 +102,8 @@ class NativeRuntimeClient:
 
     async def execute(self, request: ExecuteRequest) -> None:
         self._watched.add(request.id)
+        if request.forget_on_finish:
+            self._self_forgetting.add(request.id)
         try:
             reply = await self._call({"op": "execute", "request": request_to_wire(request)})
         except BaseException:
@@ -140,7 +143,10 @@ class NativeRuntimeClient:
         await self._call({"op": "cancel", "id": id})
 
     async def forget(self, id: str) -> None:
-        await self._call({"op": "forget", "id": id})
+        if id in self._self_forgetting:
+            self._self_forgetting.discard(id)  # the server dropped it when it pushed `finished`
+        else:
+            await self._call({"op": "forget", "id": id})
         self._finished.pop(id, None)
         self._watched.discard(id)
 

@@ -320,6 +320,8 @@ class RuntimeServer:
         execution.timers.clear()
         self._flush_logs(execution)
         self._broadcast({"event": "finished", "status": status_to_wire(execution.status())})
+        if execution.request.forget_on_finish and self._has_listener():
+            self.executions.pop(execution.request.id, None)
         self._start_pending()
 
     def _has_listener(self) -> bool:

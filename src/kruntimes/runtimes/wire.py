@@ -28,6 +28,7 @@ def request_to_wire(request: ExecuteRequest) -> dict[str, Any]:
         "handler": request.handler,
         "source": request.source,
         "input": request.input,
+        "forget_on_finish": request.forget_on_finish,
     }
 
 
@@ -66,6 +67,7 @@ def request_from_wire(data: Any) -> ExecuteRequest:
         handler=data.get("handler", ""),
         source=data.get("source"),
         input=data.get("input"),
+        forget_on_finish=data.get("forget_on_finish") is True,
     )
 
 
