@@ -124,6 +124,9 @@ class SqlitePersistence:
     def _write(self, *statements: tuple[str, tuple[object, ...]]) -> None:
         db = self._db
         try:
+            if len(statements) == 1:  # one statement is its own transaction: no BEGIN/COMMIT
+                db.execute(*statements[0])
+                return
             db.execute("BEGIN")
             try:
                 for sql, args in statements:
