@@ -9,8 +9,8 @@ import pytest
 import trio
 from runtime_helpers import ServerProcess, run, server_process
 
+from kruntimes.framing import encode_frame, recv_frame
 from kruntimes.runtimes.api import ExecuteRequest, ExecutionState, RuntimeError_
-from kruntimes.runtimes.framing import encode_frame, recv_frame
 from kruntimes.runtimes.native import NativeRuntimeClient
 
 

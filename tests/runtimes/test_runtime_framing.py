@@ -6,8 +6,8 @@ import socket
 
 import pytest
 
+from kruntimes.framing import FrameDecoder, FrameError, encode_frame, recv_frame
 from kruntimes.runtimes.api import ExecuteRequest, ExecutionState, ExecutionStatus
-from kruntimes.runtimes.framing import FrameDecoder, FrameError, encode_frame, recv_frame
 from kruntimes.runtimes.output import StreamCapture, tail_text, truncation_marker
 from kruntimes.runtimes.wire import (
     WireError,

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kruntimes.runtimes.framing import FrameDecoder, FrameError, encode_frame
+from kruntimes.framing import FrameDecoder, FrameError, encode_frame
 
 RECV_BYTES = 256 * 1024
 MAX_UNSENT_BYTES = 64 * 1024 * 1024

@@ -18,6 +18,7 @@ from typing import Any, cast
 
 import trio
 
+from kruntimes.framing import FrameDecoder, FrameError, encode_frame
 from kruntimes.runtimes.api import (
     ExecuteRequest,
     ExecutionStatus,
@@ -25,7 +26,6 @@ from kruntimes.runtimes.api import (
     LogSink,
     RuntimeError_,
 )
-from kruntimes.runtimes.framing import FrameDecoder, FrameError, encode_frame
 from kruntimes.runtimes.wire import WireError, request_to_wire, status_from_wire
 
 log = logging.getLogger(__name__)

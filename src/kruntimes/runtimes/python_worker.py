@@ -23,7 +23,7 @@ import traceback
 from types import CodeType, TracebackType
 from typing import Any, NoReturn, TextIO
 
-from kruntimes.runtimes.framing import encode_frame, recv_frame
+from kruntimes.framing import encode_frame, recv_frame
 from kruntimes.runtimes.process import EXIT_BAD_REQUEST, EXIT_NOT_FOUND
 
 _SNIPPET_NAME = "<run>"

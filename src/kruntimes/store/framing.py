@@ -1,4 +1,4 @@
-"""The engine socket's framing: a 4-byte big-endian length, then that many bytes of UTF-8 JSON.
+"""The engine socket's messages, in the shared framing of `kruntimes.framing`.
 
 Every message is a JSON object. Store errors travel as
 `{"error": {"type": "Conflict", "message": "..."}}` and are raised again on
@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import struct
+from collections import deque
 from typing import Any, NoReturn
 
 import trio
 
+from kruntimes.framing import MAX_FRAME_BYTES, FrameDecoder, FrameError
 from kruntimes.store.port import (
     AlreadyExists,
     Conflict,
@@ -24,7 +26,7 @@ from kruntimes.store.port import (
     Unsupported,
 )
 
-MAX_FRAME = 16 * 1024 * 1024
+MAX_FRAME = MAX_FRAME_BYTES
 """Largest frame either side accepts: a few maximal Runs; lists are sent in chunks below it."""
 CHUNK = 1024 * 1024
 """Listed items are sent in frames of about this many bytes."""
@@ -45,8 +47,8 @@ _ERRORS: dict[str, type[StoreError]] = {
 }
 
 
-class ProtocolError(Exception):
-    """The peer broke the framing (bad length, bad JSON, closed mid-frame): drop the connection."""
+ProtocolError = FrameError
+"""The peer broke the framing (bad length, bad JSON, closed mid-frame): drop the connection."""
 
 
 def dumps(value: Any) -> bytes:
@@ -54,11 +56,12 @@ def dumps(value: Any) -> bytes:
 
 
 class Connection:
-    """Frames over one byte stream; one task may send while another receives."""
+    """Frames over one trio stream; one task may send while another receives."""
 
     def __init__(self, stream: trio.abc.Stream) -> None:
         self.stream = stream
-        self._buffer = bytearray()
+        self._decoder = FrameDecoder(MAX_FRAME)
+        self._ready: deque[dict[str, Any]] = deque()
 
     async def send(self, message: dict[str, Any]) -> None:
         await self.send_encoded(dumps(message))
@@ -70,38 +73,17 @@ class Connection:
 
     async def receive(self) -> dict[str, Any] | None:
         """The next message, or None when the peer closed cleanly between messages."""
-        header = await self._read(_HEADER.size)
-        if header is None:
-            return None
-        (length,) = _HEADER.unpack(header)
-        if length > MAX_FRAME:
-            raise ProtocolError(f"frame of {length} bytes exceeds the {MAX_FRAME}-byte limit")
-        body = await self._read(length)
-        if body is None:
-            raise ProtocolError("connection closed in the middle of a frame")
-        try:
-            message = json.loads(body)
-        except ValueError as exc:
-            raise ProtocolError(f"frame is not UTF-8 JSON: {exc}") from None
-        if not isinstance(message, dict):
-            raise ProtocolError("frame is not a JSON object")
-        return message
+        while not self._ready:
+            chunk = await self.stream.receive_some(65536)
+            if not chunk:
+                if self._decoder.partial:
+                    raise ProtocolError("connection closed in the middle of a frame")
+                return None
+            self._ready.extend(self._decoder.feed(bytes(chunk)))
+        return self._ready.popleft()
 
     async def aclose(self) -> None:
         await trio.aclose_forcefully(self.stream)
-
-    async def _read(self, size: int) -> bytes | None:
-        buffer = self._buffer
-        while len(buffer) < size:
-            chunk = await self.stream.receive_some(max(65536, size - len(buffer)))
-            if not chunk:
-                if buffer:
-                    raise ProtocolError("connection closed in the middle of a frame")
-                return None
-            buffer += chunk
-        data = bytes(buffer[:size])
-        del buffer[:size]
-        return data
 
 
 def error_message(exc: StoreError) -> dict[str, Any]:

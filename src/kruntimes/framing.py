@@ -1,6 +1,7 @@
 """Length-prefixed JSON frames: a 4-byte big-endian length, then that many bytes of UTF-8 JSON.
 
-One framing for every local hop (agent <-> server, server <-> python worker):
+One framing for every local hop (agent <-> Runtime Server, server <-> python
+worker, `krt` <-> the engine's store socket):
 it costs one `json` call and one slice per message, needs no delimiter
 escaping, and a reader knows a frame's size before buffering it, so a
 hostile or broken peer cannot make it buffer without bound.
@@ -50,6 +51,11 @@ class FrameDecoder:
     def __init__(self, max_bytes: int = MAX_FRAME_BYTES) -> None:
         self._buffer = bytearray()
         self._max_bytes = max_bytes
+
+    @property
+    def partial(self) -> bool:
+        """Whether bytes of an unfinished frame are buffered (a close now cuts a frame)."""
+        return bool(self._buffer)
 
     def feed(self, data: bytes) -> list[dict[str, Any]]:
         """Every message completed by `data`, in order."""
