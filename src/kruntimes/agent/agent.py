@@ -10,6 +10,7 @@ and reports the others as `ExecutionLost`, retried per policy.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
@@ -34,6 +35,10 @@ from kruntimes.store.port import Conflict, EventType, NotFound, Store
 log = structlog.get_logger("kruntimes.agent")
 
 RunKey = tuple[str, str]
+OUTPUTS_FILE = ".kruntime-outputs"
+"""In the Run's working directory; `KRUNTIME_OUTPUTS` names it."""
+ARTIFACTS_DIR = ".kruntime-artifacts"
+"""In the Run's working directory; `KRUNTIME_ARTIFACTS_DIR` names it."""
 
 
 @frozen
@@ -238,15 +243,14 @@ class Agent:
 
     def _workdir(self, run: Run) -> Path:
         ns, name = run.key
-        return self.config.work_root / ns / name / str(run.status.attempt)
+        return self.config.work_root / f"{ns}.{name}.{run.status.attempt}"
 
     def _request(self, run: Run, workdir: Path) -> ExecuteRequest:
         spec = run.spec
         env = {e.name: e.value for e in spec.env if e.value is not None}
-        internal = workdir / ".kruntime"
         env.update(
-            KRUNTIME_OUTPUTS=str(internal / "outputs"),
-            KRUNTIME_ARTIFACTS_DIR=str(internal / "artifacts"),
+            KRUNTIME_OUTPUTS=str(workdir / OUTPUTS_FILE),
+            KRUNTIME_ARTIFACTS_DIR=str(workdir / ARTIFACTS_DIR),
             KRUNTIME_RUN_NAME=run.metadata.name,
             KRUNTIME_RUN_NAMESPACE=run.metadata.namespace,
             KRUNTIME_ATTEMPT=str(run.status.attempt),
@@ -275,7 +279,7 @@ class Agent:
             deadline = trio.current_time() + max(0.0, started + timeout - self._clock())
         if start:
             workdir = self._workdir(run)
-            (workdir / ".kruntime" / "artifacts").mkdir(parents=True, exist_ok=True)
+            _make_workdir(workdir)
             request = self._request(run, workdir)
             if not self.client.pushes_completion:
                 request = _for_executor_v1(request, run, workdir)
@@ -299,7 +303,7 @@ class Agent:
             workdir = self._workdir(ex.run)
             outputs = _read_outputs(workdir)
             artifacts = ArtifactsResult(())
-            source = workdir / ".kruntime" / "artifacts"
+            source = workdir / ARTIFACTS_DIR
             finished = ending.status is not None and not (ending.cancelled or ending.timed_out)
             if finished and _has_entries(source):  # most Runs leave none: skip the thread hop
                 ns, name = ex.run.key
@@ -315,8 +319,10 @@ class Agent:
         finally:
             self._active.pop(ex.run.key, None)
             self._by_id.pop(ex.id, None)
-            with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(_remove_tree, self._workdir(ex.run))
+            workdir = self._workdir(ex.run)
+            if not _remove_if_untouched(workdir):  # the Run left files: off the event loop
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(_remove_tree, workdir)
 
     async def _write_outcome(
         self, ex: _Execution, ending: Ending, outputs: OutputsResult, artifacts: ArtifactsResult
@@ -388,13 +394,36 @@ def _has_entries(path: Path) -> bool:
         return False
 
 
+def _make_workdir(workdir: Path) -> None:
+    """Two `mkdir`s per attempt, flat under the work root (each level costs a syscall)."""
+    try:
+        workdir.mkdir(exist_ok=True)
+    except FileNotFoundError:
+        workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / ARTIFACTS_DIR).mkdir(exist_ok=True)
+
+
+def _remove_if_untouched(workdir: Path) -> bool:
+    """Remove the scratch directory inline when it holds only what the agent put there."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(workdir / OUTPUTS_FILE)  # read already
+    try:
+        os.rmdir(workdir / ARTIFACTS_DIR)
+        os.rmdir(workdir)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
 def _remove_tree(path: Path) -> None:
     """Scratch space is removed once the outcome is written (outputs and artifacts are copied)."""
     shutil.rmtree(path, ignore_errors=True)
 
 
 def _read_outputs(workdir: Path) -> OutputsResult:
-    path = workdir / ".kruntime" / "outputs"
+    path = workdir / OUTPUTS_FILE
     try:
         data = path.read_bytes()
     except FileNotFoundError:
