@@ -1,5 +1,6 @@
 """Run an embedded engine in this process until killed: `python engine_process.py STATE_DIR`."""
 
+import signal
 import sys
 from pathlib import Path
 
@@ -18,9 +19,13 @@ async def main(state_dir: Path) -> None:
         load_entry_points=False,
         work_root=state_dir / "work",
     )
-    async with trio.open_nursery() as nursery:
-        await nursery.start(EmbeddedEngine(config).run)
-        print("started", flush=True)
+    with trio.open_signal_receiver(signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(EmbeddedEngine(config).run)
+            print("started", flush=True)
+            async for _ in signals:  # SIGTERM: stop cleanly, servers included
+                nursery.cancel_scope.cancel()
+                break
 
 
 if __name__ == "__main__":
