@@ -8,7 +8,7 @@ last: a misspelled hook implementation fails here, loudly, not silently.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import pluggy
@@ -80,8 +80,153 @@ def _entry_point_names() -> list[str]:
     return [ep.name for ep in entry_points(group=hookspecs.PROJECT)]
 
 
+class DirectHook:
+    """Calls one hook's implementations directly, exactly as pluggy would, but cheaper.
+
+    pluggy's generic call path (keyword packing, the implementation list copy,
+    `_multicall` with its wrapper bookkeeping) costs a few microseconds; the
+    core calls some hooks once per decision or per Pod change. When nothing
+    pluggy does beyond calling the implementations applies (no wrapper or
+    old-style hookwrapper, no keyword parameters with defaults on either side,
+    no call monitoring or tracing, a plain `HookCaller`), the same functions
+    are called here in the same order: `get_hookimpls()` reversed, so
+    tryfirst, then the most recently registered, then trylast. Results are
+    the non-None return values in call order, or the first of them for a
+    `firstresult` hook, which also stops the calls, as in pluggy.
+
+    The plan is checked against the registered implementations (and the
+    manager's hook executor) on every call and rebuilt when they changed;
+    otherwise, or when any of the conditions above fails, the call goes
+    through `pm.hook` unchanged.
+    """
+
+    __slots__ = (
+        "_caller",
+        "_calls",
+        "_exec",
+        "_first",
+        "_impls",
+        "_names",
+        "_pm",
+        "_single",
+        "call",
+    )
+
+    def __init__(self, pm: pluggy.PluginManager, name: str, argnames: tuple[str, ...]) -> None:
+        self._pm = pm
+        self._caller: pluggy.HookCaller = getattr(pm.hook, name)
+        self._names = argnames
+        self._impls: list[pluggy.HookImpl] = []
+        self._exec: object = None
+        self._first = False
+        self._calls: tuple[tuple[Callable[..., Any], tuple[int, ...] | None], ...] | None = None
+        self._single: Callable[..., Any] | None = None
+        self.call: Callable[..., Any] = self.__call__
+        """The same as calling the hook object; for a single implementation, a closure
+        that skips the generic dispatch (the hot path of the core's per-decision hooks)."""
+        self._plan()
+
+    @property
+    def direct(self) -> bool:
+        """Whether calls currently bypass pluggy's call machinery."""
+        self._check()
+        return self._calls is not None
+
+    def _plan(self) -> None:
+        caller = self._caller
+        impls = caller.get_hookimpls()
+        self._impls = impls
+        self._exec = self._pm._inner_hookexec
+        self._calls = None
+        self._single = None
+        self.call = self.__call__
+        spec = caller.spec
+        if (
+            type(caller) is not pluggy.HookCaller
+            or type(self._pm)._hookexec is not pluggy.PluginManager._hookexec
+            or self._exec is not _DEFAULT_HOOKEXEC
+            or spec is None
+            or spec.kwargdefaults
+            or spec.argnames != self._names
+            or caller.is_historic()
+        ):
+            return
+        self._first = bool(spec.opts.get("firstresult", False))
+        calls: list[tuple[Callable[..., Any], tuple[int, ...] | None]] = []
+        for impl in reversed(impls):
+            if impl.wrapper or impl.hookwrapper or impl.kwargnames:
+                return
+            if impl.argnames == self._names:
+                calls.append((impl.function, None))
+            elif all(name in self._names for name in impl.argnames):
+                calls.append((impl.function, tuple(self._names.index(n) for n in impl.argnames)))
+            else:
+                return  # pluggy raises HookCallError: let it
+        self._calls = tuple(calls)
+        if len(calls) == 1 and calls[0][1] is None:
+            self._single = calls[0][0]
+            if not self._first:
+                self.call = self._single_call(caller, impls, self._pm, self._exec, self._single)
+
+    def _single_call(
+        self,
+        caller: pluggy.HookCaller,
+        snapshot: list[pluggy.HookImpl],
+        pm: pluggy.PluginManager,
+        hookexec: object,
+        function: Callable[..., Any],
+    ) -> Callable[..., Any]:
+        def call(*args: Any) -> Any:
+            if caller._hookimpls != snapshot or pm._inner_hookexec is not hookexec:
+                self._plan()
+                return self.call(*args)
+            res = function(*args)
+            return [] if res is None else [res]
+
+        return call
+
+    def _check(self) -> None:
+        # `_hookimpls` is the list pluggy registers into; comparing it (identity per item)
+        # avoids the copy `get_hookimpls()` makes, on every call.
+        if self._caller._hookimpls != self._impls or self._pm._inner_hookexec is not self._exec:
+            self._plan()
+
+    def __call__(self, *args: Any) -> Any:
+        """Call the hook with its arguments in hookspec order."""
+        if self._caller._hookimpls != self._impls or self._pm._inner_hookexec is not self._exec:
+            self._plan()
+        single = self._single
+        if single is not None:  # one implementation taking every argument: the usual case
+            res = single(*args)
+            if self._first:
+                return res
+            return [] if res is None else [res]
+        calls = self._calls
+        if calls is None:
+            return self._caller(**dict(zip(self._names, args, strict=True)))
+        if self._first:
+            for function, index in calls:
+                res = function(*args) if index is None else function(*[args[i] for i in index])
+                if res is not None:
+                    return res
+            return None
+        results = []
+        for function, index in calls:
+            res = function(*args) if index is None else function(*[args[i] for i in index])
+            if res is not None:
+                results.append(res)
+        return results
+
+
+_DEFAULT_HOOKEXEC = pluggy.PluginManager("kruntimes-probe")._inner_hookexec
+
+
 class PluggyPolicy:
-    """The core's `Policy`, calling hooks through `pm.hook` with typed results."""
+    """The core's `Policy`, calling hooks with typed results.
+
+    Hooks the core calls per decision or per Pod change go through `DirectHook`
+    (pluggy's semantics without its per-call overhead); the rest through `pm.hook`.
+    """
 
     def __init__(self, pm: pluggy.PluginManager, config: SchedulerConfig) -> None:
         self.pm = pm
@@ -113,13 +258,23 @@ class PluggyPolicy:
         else:
             only_builtin = scorers <= _BUILTIN_SCORERS and not config.score_weights
             self.candidates_to_score = 1 if only_builtin else DEFAULT_CANDIDATES_TO_SCORE
+        self._availability = DirectHook(pm, "kruntimes_pod_availability", ("pod", "now", "config"))
+        self._prefilter = DirectHook(pm, "kruntimes_prefilter", ("run", "cluster"))
+        self._filter = DirectHook(pm, "kruntimes_filter", ("run", "pods", "cluster"))
+        self._score = DirectHook(pm, "kruntimes_score", ("run", "pods", "cluster", "config"))
+        self._normalize = DirectHook(pm, "kruntimes_normalize_score", ("run", "pods", "result"))
+        self._reserve = DirectHook(pm, "kruntimes_reserve", ("run", "pod", "cluster"))
+        self._unreserve = DirectHook(pm, "kruntimes_unreserve", ("run", "pod", "cluster"))
+        self._is_retryable = DirectHook(pm, "kruntimes_is_retryable", ("run", "reason"))
 
     def pod_availability(self, pod: RuntimePod, now: float) -> Availability:
-        verdicts: list[Availability] = self._hook.kruntimes_pod_availability(
-            pod=pod, now=now, config=self.config
-        )
+        verdicts: list[Availability] = self._availability.call(pod, now, self.config)
         if not verdicts:
             return _AVAILABLE
+        if len(verdicts) == 1:
+            only = verdicts[0]
+            if not only.available or not only.reason:
+                return only  # equal to what the merge below builds
         recheck = min((v.recheck_at for v in verdicts if v.recheck_at is not None), default=None)
         for verdict in verdicts:
             if not verdict.available:
@@ -129,21 +284,19 @@ class PluggyPolicy:
     def prefilter(self, run: Run, cluster: ClusterView) -> Sequence[PreFilterResult]:
         if not self._has_prefilters:
             return ()
-        results: list[PreFilterResult] = self._hook.kruntimes_prefilter(run=run, cluster=cluster)
+        results: list[PreFilterResult] = self._prefilter.call(run, cluster)
         return results
 
     def filter(self, run: Run, pods: Sequence[PodState], cluster: ClusterView) -> Mapping[str, str]:
         rejected: dict[str, str] = {}
-        for result in self._hook.kruntimes_filter(run=run, pods=pods, cluster=cluster):
+        for result in self._filter(run, pods, cluster):
             for name, reason in result.items():
                 rejected.setdefault(name, reason)
         return rejected
 
     def score(self, run: Run, pods: Sequence[PodState], cluster: ClusterView) -> list[float]:
         totals = [0.0] * len(pods)
-        results: list[ScoreResult] = self._hook.kruntimes_score(
-            run=run, pods=pods, cluster=cluster, config=self.config
-        )
+        results: list[ScoreResult] = self._score(run, pods, cluster, self.config)
         for result in results:
             if len(result.scores) != len(pods):
                 raise PluginError(
@@ -152,7 +305,7 @@ class PluggyPolicy:
                 )
             scores = result.scores
             if not result.normalized:
-                custom = self._hook.kruntimes_normalize_score(run=run, pods=pods, result=result)
+                custom = self._normalize(run, pods, result)
                 scores = tuple(custom) if custom is not None else normalize_min_max(scores)
             weight = self.config.score_weights.get(result.name, 1)
             for i, value in enumerate(scores):
@@ -162,15 +315,15 @@ class PluggyPolicy:
     def reserve(self, run: Run, pod: PodState, cluster: ClusterView) -> str | None:
         if not self._has_reserve:
             return None
-        refusals: list[str] = self._hook.kruntimes_reserve(run=run, pod=pod, cluster=cluster)
+        refusals: list[str] = self._reserve(run, pod, cluster)
         return refusals[0] if refusals else None
 
     def unreserve(self, run: Run, pod: str, cluster: ClusterView) -> None:
         if self._has_unreserve:
-            self._hook.kruntimes_unreserve(run=run, pod=pod, cluster=cluster)
+            self._unreserve(run, pod, cluster)
 
     def is_retryable(self, run: Run, reason: str) -> bool | None:
-        result: bool | None = self._hook.kruntimes_is_retryable(run=run, reason=reason)
+        result: bool | None = self._is_retryable(run, reason)
         return result
 
     def classify_failure(self, run: Run, exit_code: int | None, message: str, reason: str) -> str:

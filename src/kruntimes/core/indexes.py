@@ -12,34 +12,59 @@ _LabelIndex = dict[tuple[str, str], dict[str, int]]
 
 
 class HolderIndex:
-    """Per namespace: holding Runs, a label index of them, and those with anti-affinity."""
+    """Per namespace: holding Runs, a label index of them, and those with anti-affinity.
+
+    The holder and label indexes are a pure function of the Runs that hold
+    capacity (`RunState.holds`) and their labels, so they are built on the
+    first query that needs them and maintained from then on: a scheduler whose
+    plugins never ask which Pods host which Runs never pays for them. The
+    anti-affinity index is always maintained (it is empty without such Runs).
+    """
 
     _pods: dict[tuple[str, str], PodState]
+    _runs: dict[tuple[str, str], RunState]
 
     def __init__(self) -> None:
         self._holders: dict[str, dict[tuple[str, str], RunState]] = {}
         self._labels: dict[str, _LabelIndex] = {}
+        self._live = False
         self._anti: dict[str, dict[tuple[str, str], RunState]] = {}
 
     def _index_holder(self, st: RunState) -> None:
-        namespace = st.key[0]
-        self._holders.setdefault(namespace, {})[st.key] = st
+        key = st.key
+        if self._live:
+            holders = self._holders.get(key[0])
+            if holders is None:
+                holders = self._holders[key[0]] = {}
+            holders[key] = st
+            self._index_labels(st)
+        affinity = st.run.spec.affinity
+        if affinity is not None and _has_required_anti(st):
+            self._anti.setdefault(key[0], {})[key] = st
+
+    def _go_live(self) -> None:
+        self._live = True
+        for st in self._runs.values():
+            if st.holds:
+                self._holders.setdefault(st.key[0], {})[st.key] = st
+                self._index_labels(st)
+
+    def _index_labels(self, st: RunState) -> None:
         labels = st.run.metadata.labels
         if labels:
-            index = self._labels.setdefault(namespace, {})
+            index = self._labels.setdefault(st.key[0], {})
             pod = st.pod or ""
             for item in labels.items():
                 counts = index.setdefault(item, {})
                 counts[pod] = counts.get(pod, 0) + 1
-        if _has_required_anti(st):
-            self._anti.setdefault(namespace, {})[st.key] = st
 
     def _unindex_holder(self, st: RunState) -> None:
         namespace = st.key[0]
-        holders = self._holders.get(namespace)
-        if holders is None or holders.pop(st.key, None) is None:
-            return
-        labels = st.run.metadata.labels
+        if self._live:
+            holders = self._holders.get(namespace)
+            if holders is None or holders.pop(st.key, None) is None:
+                return
+        labels = st.run.metadata.labels if self._live else None
         if labels:
             index = self._labels[namespace]
             pod = st.pod or ""
@@ -53,11 +78,14 @@ class HolderIndex:
                         del index[item]
                 else:
                     counts[pod] -= 1
-        anti = self._anti.get(namespace)
-        if anti is not None:
-            anti.pop(st.key, None)
+        if self._anti:
+            anti = self._anti.get(namespace)
+            if anti is not None:
+                anti.pop(st.key, None)
 
     def pods_hosting(self, namespace: str, selector: LabelSelector) -> frozenset[str]:
+        if not self._live:
+            self._go_live()
         holders = self._holders.get(namespace)
         if not holders:
             return frozenset()

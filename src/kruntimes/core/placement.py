@@ -13,8 +13,9 @@ from attrs import frozen
 from kruntimes.core.decisions import WaitReason
 from kruntimes.core.policy import ClusterView, Policy
 from kruntimes.core.pool import Pool
+from kruntimes.core.resources import fits
 from kruntimes.core.state import PodState, RunState
-from kruntimes.model import WaitCode
+from kruntimes.model import Run, WaitCode
 
 
 @frozen
@@ -27,14 +28,63 @@ class Placement:
 
 
 def place(st: RunState, pool: Pool, policy: Policy, cluster: ClusterView) -> Placement:
+    pod, wait, popped = decide(st, pool, policy, cluster)
+    return Placement(pod, wait, popped)
+
+
+_NONE: frozenset[str] = frozenset()
+
+
+def decide(
+    st: RunState, pool: Pool, policy: Policy, cluster: ClusterView
+) -> tuple[PodState | None, WaitReason | None, tuple[PodState, ...]]:
+    """`place` as a plain tuple `(pod, wait, popped)`, for the scheduler's hot loop."""
     run = st.run
+    request = st.request
+    k = policy.candidates_to_score
+    results = policy.prefilter(run, cluster)
+    if not results:  # nothing narrows the candidates: the common case, walked directly
+        popped: list[PodState] = []
+        rejections: dict[str, str] = {}
+        if k == 1 and not policy.has_filters:
+            # The best Pod is looked at on top of the heap, not taken off: the bind
+            # re-ranks it in place (`Pool.touch`). Pods that do not fit are taken off
+            # and returned in `popped`, as the general walk does.
+            while True:
+                pod = pool.peek_best()
+                if pod is None:
+                    return None, _why_none(pool, rejections, None, _NONE, None), tuple(popped)
+                spec = pod.pod  # `pod.fits(request)`, inlined
+                if spec is not None and fits(request, pod.used, spec.capacity):
+                    break
+                pool.pop_best()
+                popped.append(pod)
+            refusal = policy.reserve(run, pod, cluster)
+            if refusal is None:
+                return pod, None, tuple(popped)
+            policy.unreserve(run, pod.name, cluster)
+            return None, WaitReason(WaitCode.RESERVE_REJECTED, refusal), tuple(popped)
+        candidates = _walk(
+            pool,
+            request,
+            excluded=_NONE,
+            k=k,
+            policy=policy,
+            run=run,
+            cluster=cluster,
+            rejections=rejections,
+            popped=popped,
+        )
+        if not candidates:
+            return None, _why_none(pool, rejections, None, _NONE, None), tuple(popped)
+        return _chosen(run, candidates, policy, cluster, popped)
     allowed: frozenset[str] | None = None
-    excluded: frozenset[str] = frozenset()
-    preferred: frozenset[str] = frozenset()
+    excluded: frozenset[str] = _NONE
+    preferred: frozenset[str] = _NONE
     unsatisfied: WaitReason | None = None
-    for result in policy.prefilter(run, cluster):
+    for result in results:
         if result.reject is not None:
-            return Placement(None, result.reject)
+            return None, result.reject, ()
         if result.allowed is not None:
             allowed = result.allowed if allowed is None else allowed & result.allowed
         excluded |= result.excluded
@@ -42,10 +92,8 @@ def place(st: RunState, pool: Pool, policy: Policy, cluster: ClusterView) -> Pla
         if result.unsatisfied is not None and unsatisfied is None:
             unsatisfied = result.unsatisfied
 
-    request = st.request
-    k = policy.candidates_to_score
-    rejections: dict[str, str] = {}
-    popped: list[PodState] = []
+    rejections = {}
+    popped = []
     if allowed is None:
         candidates = _walk(
             pool,
@@ -85,20 +133,42 @@ def place(st: RunState, pool: Pool, policy: Policy, cluster: ClusterView) -> Pla
             )
 
     if not candidates:
-        return Placement(
-            None, _why_none(pool, rejections, allowed, excluded, unsatisfied), tuple(popped)
+        return (
+            None,
+            _why_none(pool, rejections, allowed, excluded, unsatisfied),
+            tuple(popped),
         )
+    return _chosen(run, candidates, policy, cluster, popped)
+
+
+def _chosen(
+    run: Run,
+    candidates: list[PodState],
+    policy: Policy,
+    cluster: ClusterView,
+    popped: list[PodState],
+) -> tuple[PodState | None, WaitReason | None, tuple[PodState, ...]]:
     if len(candidates) == 1:
         best = candidates[0]
     else:
         totals = policy.score(run, candidates, cluster)
         top = max(totals)
         best = candidates[totals.index(top)]  # first of the ties: best-ordered, then by name
+    return _reserved(run, best, policy, cluster, popped)
+
+
+def _reserved(
+    run: Run,
+    best: PodState,
+    policy: Policy,
+    cluster: ClusterView,
+    popped: list[PodState],
+) -> tuple[PodState | None, WaitReason | None, tuple[PodState, ...]]:
     refusal = policy.reserve(run, best, cluster)
     if refusal is not None:
         policy.unreserve(run, best.name, cluster)
-        return Placement(None, WaitReason(WaitCode.RESERVE_REJECTED, refusal), tuple(popped))
-    return Placement(best, None, tuple(popped))
+        return None, WaitReason(WaitCode.RESERVE_REJECTED, refusal), tuple(popped)
+    return best, None, tuple(popped)
 
 
 def _walk(

@@ -15,7 +15,7 @@ _interned: dict[Request, Request] = {}
 
 def request_of(requests: Mapping[str, int]) -> Request:
     """The canonical, interned form of a request (sorted by resource name)."""
-    key = tuple(sorted(requests.items()))
+    key = tuple(requests.items()) if len(requests) == 1 else tuple(sorted(requests.items()))
     found = _interned.get(key)
     if found is None:
         if len(_interned) < 4096:
@@ -61,5 +61,6 @@ def load_ratios(used: Mapping[str, int], capacity: Mapping[str, int]) -> tuple[f
         if cap > 0:
             ratio = used.get(name, 0) / cap
             total += ratio
-            top = max(top, ratio)
+            if ratio > top:  # noqa: PLR1730 - max(top, ratio) without the call
+                top = ratio
     return top, total

@@ -12,7 +12,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable
 
-from attrs import evolve, frozen
+from attrs import evolve, fields, frozen
 
 from kruntimes.core.config import SchedulerConfig
 from kruntimes.core.decisions import (
@@ -34,7 +34,7 @@ from kruntimes.core.events import (
     RunUpserted,
 )
 from kruntimes.core.indexes import HolderIndex
-from kruntimes.core.placement import place
+from kruntimes.core.placement import decide
 from kruntimes.core.policy import Policy
 from kruntimes.core.pool import Pool
 from kruntimes.core.resources import add, invalid_request, request_of, subtract
@@ -42,6 +42,7 @@ from kruntimes.core.retry import backoff_delay, decide_retry
 from kruntimes.core.stale import StaleVerdict, stale_verdict, unhealthy_since
 from kruntimes.core.state import PodKey, PodState, PoolKey, RunState
 from kruntimes.model import (
+    TERMINAL_PHASES,
     ConditionReason,
     ConditionType,
     FailureReason,
@@ -53,6 +54,28 @@ from kruntimes.model import (
 )
 
 _BACKOFF, _RECHECK = 0, 1
+_PENDING = Phase.PENDING
+_POD_FIELDS = fields(RuntimePod)
+_POD_COPYABLE = (
+    all(f.validator is None and f.on_setattr is None and f.init for f in _POD_FIELDS)
+    and not _POD_FIELDS.heartbeat.converter
+)
+
+
+def _with_heartbeat(pod: RuntimePod, at: float) -> RuntimePod:
+    """`evolve(pod, heartbeat=at)` for the one change agents make every few seconds.
+
+    `evolve` re-runs `__init__` and every converter (copying `labels` and
+    `capacity`), about 3x the cost; with no validator and an unconverted
+    `heartbeat`, copying the attributes builds an equal Pod.
+    """
+    if not _POD_COPYABLE or type(pod) is not RuntimePod:
+        return evolve(pod, heartbeat=at)
+    new = object.__new__(RuntimePod)
+    for f in _POD_FIELDS:
+        object.__setattr__(new, f.name, getattr(pod, f.name))
+    object.__setattr__(new, "heartbeat", at)
+    return new
 
 
 @frozen
@@ -114,10 +137,12 @@ class Scheduler(HolderIndex):
             raise TypeError(f"not a scheduler event: {event!r}")
 
     def run_upserted(self, run: Run) -> None:
-        key = run.key
+        meta = run.metadata
+        key = (meta.namespace, meta.name)  # `run.key`, without the property call
         st = self._runs.get(key)
-        phase = run.status.phase
-        if phase.is_terminal:
+        status = run.status
+        phase = status.phase
+        if phase in TERMINAL_PHASES:
             if st is not None:
                 self._forget_run(st)
             return
@@ -131,40 +156,43 @@ class Scheduler(HolderIndex):
                     key, Phase.FAILED, FailureReason.INVALID_RESOURCES, problem
                 )
                 return
+        elif st.holds and meta is not st.run.metadata and meta.labels != st.run.metadata.labels:
+            self._unindex_holder(st)  # the label index is keyed by the old labels
+            st.run = run
+            self._index_holder(st)
         else:
             st.run = run
         st.inflight = False
-        self._terminal_sent.pop(key, None)
-        st.attempt = run.status.attempt
-        assigned = run.status.assigned_pod
+        if self._terminal_sent:
+            self._terminal_sent.pop(key, None)
+        st.attempt = status.attempt
+        assigned = status.assigned_pod
         if st.reserved:
-            if phase is Phase.PENDING:
+            if phase is _PENDING:
                 return  # our bind has not landed yet
             if assigned == st.pod:
                 st.reserved = False
                 st.phase = phase
-                st.pod_uid = run.status.assigned_pod_uid or st.pod_uid
+                st.pod_uid = status.assigned_pod_uid or st.pod_uid
+                # the Pod may have been judged while the bind was in flight (reserved Runs
+                # are skipped then): look at it again now that the Run really holds it
+                self._dirty_pods[(key[0], st.pod or "")] = None
                 return
             self._release(st, reserved=True)  # another writer bound it elsewhere
         st.phase = phase
-        if phase is Phase.PENDING:
+        if phase is _PENDING:
             if st.holds:
                 self._release(st)
-            if run.spec.cancel_requested:
-                self._unqueue(st)
-                self._terminal_next[key] = Terminate(
-                    key, Phase.CANCELLED, FailureReason.CANCELLED, "cancelled before it started"
-                )
-                return
-            self._enqueue(st)
+            self._queue_pending(st)
             return
-        self._unqueue(st)
+        if not st.holds:  # a Run holding capacity is never queued, and has no `not_before`
+            self._unqueue(st)
         pod_name = assigned or ""
         if st.holds and st.pod != pod_name:
             self._release(st)
         if not st.holds:
             self._hold(st, pod_name)
-        st.pod_uid = run.status.assigned_pod_uid
+        st.pod_uid = status.assigned_pod_uid
         self._dirty_pods[(key[0], pod_name)] = None
 
     def run_deleted(self, key: RunKey) -> None:
@@ -199,7 +227,7 @@ class Scheduler(HolderIndex):
         if ps is None or ps.pod is None:
             return
         if ps.pod.heartbeat is None or at > ps.pod.heartbeat:
-            ps.pod = evolve(ps.pod, heartbeat=at)
+            ps.pod = _with_heartbeat(ps.pod, at)
             self._dirty_pods[key] = None
 
     def unreserve(self, key: RunKey) -> None:
@@ -214,7 +242,7 @@ class Scheduler(HolderIndex):
         st.inflight = False
         if st.reserved:
             self._release(st, reserved=True)
-            self._enqueue(st)
+            self._queue_pending(st)
         elif st.holds:
             self._dirty_pods[(key[0], st.pod or "")] = None
         sent = self._terminal_sent.pop(key, None)
@@ -250,8 +278,8 @@ class Scheduler(HolderIndex):
                 break
             self._dirty_pools.discard(pool_key)
             budget -= self._schedule_pool(pool, out, budget)
-        for d in out:
-            self._decisions[type(d).__name__] += 1
+        if out:
+            self._decisions.update([type(d).__name__ for d in out])
         return Plan(tuple(out), self.next_wakeup())
 
     def next_wakeup(self) -> float | None:
@@ -261,30 +289,30 @@ class Scheduler(HolderIndex):
         pending = pool.pending
         pool.wait = None
         bound: list[RunState] = []
+        policy = self.policy
         for st in pending.values():
             if len(bound) >= budget:
                 self._dirty_pools.add(pool.key)
                 break
-            placement = place(st, pool, self.policy, self)
-            best = placement.pod
+            best, wait, popped = decide(st, pool, policy, self)
             if best is None:
-                for ps in placement.popped:
+                for ps in popped:
                     pool.offer(ps)
-                assert placement.wait is not None
-                self._note_wait(st, placement.wait, out)
+                assert wait is not None
+                self._note_wait(st, wait, out)
                 if st.needs_slot and not pool.has_candidates():
-                    pool.wait = _pool_wait(placement.wait, pool)
+                    pool.wait = _pool_wait(wait, pool)
                     break  # no Pod has room: the Runs behind wait for capacity, unexamined
                 continue
             st.reserved = True
             st.wait = None
-            self._hold(st, best.name)
+            self._hold_on(st, best, pool)
             st.pod_uid = best.pod.uid if best.pod is not None else ""
-            for ps in placement.popped:
+            for ps in popped:
                 if ps is not best:
                     pool.offer(ps)
             bound.append(st)
-            out.append(Bind(st.key, best.name, st.pod_uid, st.attempt))
+            out.append(Bind(st.key, best.key[1], st.pod_uid, st.attempt))
         for st in bound:
             del pending[st.key]
         return len(bound)
@@ -315,15 +343,24 @@ class Scheduler(HolderIndex):
                 ps.unready_since = None
             elif ps.unready_since is None:
                 ps.unready_since = now
+            if not pod.deleting:
+                ps.deleting_since = None
+            elif ps.deleting_since is None or pod.deletion_time is not None:
+                ps.deleting_since = pod.deletion_time if pod.deletion_time is not None else now
             since = unhealthy_since(pod, now, self.config.heartbeat_fresh_seconds, ps.unready_since)
+        healthy = pod is not None and since is None and not pod.deleting
+        uid = pod.uid if pod is not None else ""
         for st in list(ps.runs.values()):
             if st.reserved or st.inflight:
                 continue
+            if healthy and (not st.pod_uid or not uid or st.pod_uid == uid):
+                continue  # what `stale_verdict` finds then: fresh, nothing to recheck
             stale = stale_verdict(
                 phase=st.phase,
                 assigned_uid=st.pod_uid,
                 pod=pod,
                 unhealthy_since=since,
+                deleting_since=ps.deleting_since,
                 now=now,
                 stale_after=self.config.stale_after_seconds,
                 terminating_grace=self.config.terminating_grace_seconds,
@@ -332,6 +369,8 @@ class Scheduler(HolderIndex):
                 out.append(self._reap(st, stale, now))
             elif stale.recheck_at is not None:
                 recheck = stale.recheck_at if recheck is None else min(recheck, stale.recheck_at)
+        if recheck is not None and recheck <= now:
+            recheck = math.nextafter(now, math.inf)  # "changes at now" means right after it
         if recheck is not None and (
             ps.timer_at is None or recheck < ps.timer_at or ps.timer_at <= now
         ):
@@ -382,17 +421,37 @@ class Scheduler(HolderIndex):
 
     # ------------------------------------------------------------------ runs
 
+    def _queue_pending(self, st: RunState) -> None:
+        """Queue a Pending Run for placement, unless it must end: invalid or cancelled."""
+        problem = invalid_request(st.request)
+        if problem is not None:
+            ending = Terminate(st.key, Phase.FAILED, FailureReason.INVALID_RESOURCES, problem)
+        elif st.run.spec.cancel_requested:
+            ending = Terminate(
+                st.key, Phase.CANCELLED, FailureReason.CANCELLED, "cancelled before it started"
+            )
+        else:
+            self._enqueue(st)
+            return
+        self._unqueue(st)
+        self._terminal_next[st.key] = ending
+
     def _enqueue(self, st: RunState) -> None:
-        not_before = self._not_before(st)
+        not_before = self._not_before(st) if st.attempt >= 2 else 0.0
         st.not_before = not_before
-        pool = self._pool(st.pool)
+        pool = self._pools.get(st.pool)
+        if pool is None:
+            pool = self._pool(st.pool)
         if not_before > 0.0:
             pool.pending.pop(st.key, None)
             heapq.heappush(self._timers, (not_before, next(self._seq), _BACKOFF, st.key))
             return
-        if st.key not in pool.pending:
-            pool.pending[st.key] = st
-        self._wake(pool, "run")
+        pending = pool.pending
+        if st.key not in pending:  # a new version of a queued Run changes nothing here
+            pending[st.key] = st
+            if pool.key not in self._dirty_pools:  # `_wake(pool, "run")`, inlined
+                self._dirty_pools.add(pool.key)
+                self._wakeups["run"] += 1
 
     def _not_before(self, st: RunState) -> float:
         if st.attempt < 2:
@@ -412,12 +471,16 @@ class Scheduler(HolderIndex):
         st.not_before = 0.0
 
     def _forget_run(self, st: RunState) -> None:
+        key = st.key
         if st.holds:
-            self._release(st, reserved=st.reserved)
-        self._unqueue(st)
-        self._terminal_next.pop(st.key, None)
-        self._terminal_sent.pop(st.key, None)
-        del self._runs[st.key]
+            self._release(st, reserved=st.reserved)  # a Run holding capacity is never queued
+        else:
+            self._unqueue(st)
+        if self._terminal_next:
+            self._terminal_next.pop(key, None)
+        if self._terminal_sent:
+            self._terminal_sent.pop(key, None)
+        del self._runs[key]
 
     def _hold(self, st: RunState, pod_name: str) -> None:
         ps = self._pod_state((st.key[0], pod_name))
@@ -430,6 +493,17 @@ class Scheduler(HolderIndex):
             pool = self._pools.get((ps.pod.namespace, ps.pod.runtime))
             if pool is not None:
                 pool.touch(ps)
+
+    def _hold_on(self, st: RunState, ps: PodState, pool: Pool) -> None:
+        """`_hold` on a Pod just taken from `pool` (its own pool; it has a RuntimePod)."""
+        ps.runs[st.key] = st
+        used = ps.used
+        for name, qty in st.request:  # `add(ps.used, st.request)`, inlined
+            used[name] = used.get(name, 0) + qty
+        st.pod = ps.key[1]
+        st.holds = True
+        self._index_holder(st)
+        pool.touch(ps)
 
     def _release(self, st: RunState, *, reserved: bool = False) -> None:
         ps = self._pods.get((st.key[0], st.pod or ""))
@@ -450,7 +524,9 @@ class Scheduler(HolderIndex):
         pool = self._pools.get((ps.pod.namespace, ps.pod.runtime))
         if pool is not None:
             pool.touch(ps)
-            self._wake(pool, "capacity")
+            if pool.pending and pool.key not in self._dirty_pools:  # `_wake`, inlined
+                self._dirty_pools.add(pool.key)
+                self._wakeups["capacity"] += 1
 
     def _wake(self, pool: Pool, source: str) -> None:
         if pool.pending and pool.key not in self._dirty_pools:

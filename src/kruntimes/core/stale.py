@@ -35,11 +35,15 @@ def stale_verdict(
     now: float,
     stale_after: float,
     terminating_grace: float,
+    deleting_since: float | None = None,
 ) -> StaleVerdict:
     """Whether a Run in `phase` bound to `pod` (None: the Pod is gone) is stale at `now`.
 
     `unhealthy_since` is when the Pod was first seen not ready or without a
     fresh heartbeat (the caller tracks it); None means it looks healthy.
+    `deleting_since` dates a deletion when the Pod carries no deletion time
+    (the caller tracks when it first saw it deleting); without either, the
+    grace period would restart at every look and never end.
     """
     if pod is None:
         return StaleVerdict(FailureReason.POD_GONE, "the Runtime Pod is gone")
@@ -49,7 +53,9 @@ def stale_verdict(
             f"the Runtime Pod was replaced (uid {pod.uid}, bound to {assigned_uid})",
         )
     if pod.deleting:
-        since = pod.deletion_time if pod.deletion_time is not None else now
+        since = pod.deletion_time if pod.deletion_time is not None else deleting_since
+        if since is None:
+            since = now
         due = since if phase is Phase.SCHEDULED else since + terminating_grace
         if now >= due:
             return StaleVerdict(FailureReason.POD_TERMINATING, "the Runtime Pod is terminating")
@@ -72,10 +78,15 @@ def unhealthy_since(
 
     A stale heartbeat dates the trouble from the last heartbeat (so Runs are
     reaped `stale_after` seconds after the agent was last heard from); a Pod
-    that is not ready, or never heartbeated, from when it was first seen so.
+    that is not ready, or never heartbeated, from when it was first seen so,
+    or from its last heartbeat if that is earlier: whichever deadline comes
+    first holds, and a new heartbeat re-evaluates the Pod anyway.
     """
-    if pod.heartbeat is not None and now - pod.heartbeat > heartbeat_fresh:
-        return pod.heartbeat
-    if not pod.ready or pod.heartbeat is None:
-        return first_seen_unready if first_seen_unready is not None else now
+    heartbeat = pod.heartbeat
+    if not pod.ready or heartbeat is None:
+        since = first_seen_unready if first_seen_unready is not None else now
+        # the agent's silence counts too: if no heartbeat comes, that deadline is the earlier
+        return since if heartbeat is None else min(since, heartbeat)
+    if now - heartbeat > heartbeat_fresh:
+        return heartbeat
     return None

@@ -48,7 +48,12 @@ class RunState:
         self.pool = pool
         self.request = request
         self.seq = seq
-        self.needs_slot = any(name == "runs" and qty > 0 for name, qty in request)
+        needs_slot = False
+        for name, qty in request:
+            if name == "runs" and qty > 0:
+                needs_slot = True
+                break
+        self.needs_slot = needs_slot
         self.phase = run.status.phase
         self.attempt = run.status.attempt
         self.pod: str | None = None
@@ -76,6 +81,7 @@ class PodState:
 
     __slots__ = (
         "available",
+        "deleting_since",
         "heap_version",
         "key",
         "pod",
@@ -95,6 +101,8 @@ class PodState:
         self.available = False
         self.unavailable_reason = "the Pod has not been seen"
         self.unready_since: float | None = None
+        self.deleting_since: float | None = None
+        """When the Pod was first seen deleting (its deletion time, if it has one)."""
         self.heap_version = 0
         self.timer_at: float | None = None
 

@@ -36,8 +36,10 @@ def _selected_by_holders(run: Run, cluster: ClusterView) -> set[str]:
 @hookimpl
 def kruntimes_prefilter(run: Run, cluster: ClusterView) -> PreFilterResult | None:
     namespace = run.metadata.namespace
-    excluded = _selected_by_holders(run, cluster)
     affinity = run.spec.affinity
+    if affinity is None and not cluster.anti_affinity_holders(namespace):
+        return None  # the common case, decided without building anything
+    excluded = _selected_by_holders(run, cluster)
     if affinity is None or affinity.is_empty:
         return (
             PreFilterResult(excluded=frozenset(excluded), unsatisfied=_ANTI) if excluded else None

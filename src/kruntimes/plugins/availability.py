@@ -25,4 +25,14 @@ def kruntimes_pod_availability(
             f"agent heartbeat is {now - pod.heartbeat:.0f}s old "
             f"(fresh within {config.heartbeat_fresh_seconds:g}s)",
         )
-    return Availability(True, recheck_at=fresh_until)
+    verdict = _FRESH.get(fresh_until)
+    if verdict is None:
+        if len(_FRESH) >= 16_384:
+            _FRESH.clear()
+        verdict = _FRESH[fresh_until] = Availability(True, recheck_at=fresh_until)
+    return verdict
+
+
+_FRESH: dict[float, Availability] = {}
+"""Available-verdicts by `recheck_at`: a Pod is re-evaluated on every change of its Runs,
+and all evaluations between two heartbeats give this same (immutable) value."""
