@@ -11,7 +11,7 @@ from attrs import evolve
 from kruntimes import status
 from kruntimes.agent.agent import Agent, AgentConfig
 from kruntimes.agent.logs import LogStore
-from kruntimes.model import ObjectMeta, Phase, Run, RunSource, RunSpec, RuntimePod
+from kruntimes.model import ObjectMeta, Phase, RetryPolicy, Run, RunSource, RunSpec, RuntimePod
 from kruntimes.runtimes.api import ExecuteRequest, ExecutionState, ExecutionStatus
 from kruntimes.store import EventType, MemoryStore
 
@@ -28,6 +28,7 @@ class ScriptedClient:
         self.cancelled: list[str] = []
         self.forgotten: list[str] = []
         self.finish: dict[str, trio.Event] = {}
+        self.listed: list[ExecutionStatus] = []
 
     async def execute(self, request: ExecuteRequest) -> None:
         self.requests.append(request)
@@ -52,7 +53,7 @@ class ScriptedClient:
         self.forgotten.append(id)
 
     async def list(self) -> list[ExecutionStatus]:
-        return []
+        return self.listed
 
     async def health(self) -> tuple[bool, str]:
         return True, ""
@@ -181,3 +182,43 @@ def test_runs_of_other_pods_are_left_alone(tmp_path: Path) -> None:
         assert (await store.get_run("default", "x")).status.phase is Phase.SCHEDULED
 
     with_agent(tmp_path, client, body)
+
+
+def test_restart_recovery_adopts_known_executions_and_retries_lost_ones(tmp_path: Path) -> None:
+    async def main() -> None:
+        store = MemoryStore()
+        await store.put_pod(POD)
+        policy = {"retry_policy": RetryPolicy(max_attempts=2)}
+        running = []
+        for name in ("known", "lost"):
+            run = await bound_run(store, name, **policy)
+            running.append(await store.update_status(status.claimed(run, 2.0)))
+        rv = (await store.list_runs()).resource_version
+        known_id = f"{running[0].metadata.uid}-1"
+        client = ScriptedClient()
+        client.finish[known_id] = trio.Event()
+        client.listed = [ExecutionStatus(known_id, ExecutionState.RUNNING)]
+        config = AgentConfig(work_root=tmp_path / "work", artifact_root=tmp_path / "artifacts")
+        agent = Agent(store, POD, client, LogStore(tmp_path / "logs"), config)  # type: ignore[arg-type]
+        async with trio.open_nursery() as nursery:
+            await nursery.start(agent.run)
+            with trio.fail_after(10):
+                lost = await final_or_pending(store, running[1].key, rv)
+                assert (lost.status.phase, lost.status.attempt) == (Phase.PENDING, 2)
+                assert "ExecutionLost" in lost.status.message
+                assert client.requests == []  # nothing was executed again by this agent
+                client.finish[known_id].set()
+                adopted = await final_version(store, running[0].key, rv)
+                assert adopted.status.phase is Phase.SUCCEEDED
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+
+
+async def final_or_pending(store: MemoryStore, key: tuple[str, str], rv: str) -> Run:
+    async with store.watch_runs(rv) as events:
+        async for event in events:
+            run = event.object
+            if run is not None and run.key == key and run.status.phase is Phase.PENDING:
+                return run
+    raise AssertionError("watch ended")
