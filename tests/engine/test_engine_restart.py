@@ -62,22 +62,25 @@ async def _submit_until_killed(state: Path, engine: subprocess.Popen[bytes]) -> 
     store = RemoteStore(state / "engine.sock")
     accepted: list[str] = []
     try:
-        for i in range(100_000):
-            if i == 150:
-                running = [
-                    r for r in (await store.list_runs()).items if r.status.phase is Phase.RUNNING
-                ]
-                if running:
-                    os.kill(engine.pid, signal.SIGKILL)
+        for i in range(5_000):
+            if i >= 150 and i % 10 == 0 and await _any_running(store):
+                os.kill(engine.pid, signal.SIGKILL)  # later creates fail: the socket is gone
             try:
                 await store.create(sleeper(f"r{i}"))
             except Unavailable:
                 break
             accepted.append(f"r{i}")
+        else:
+            engine.kill()  # never saw a Run running: fail below instead of hanging here
+            raise AssertionError("no Run was ever seen Running; the engine did not dispatch")
     finally:
         engine.wait()
         await store.aclose()
     return accepted
+
+
+async def _any_running(store: RemoteStore) -> bool:
+    return any(r.status.phase is Phase.RUNNING for r in (await store.list_runs()).items)
 
 
 async def _wait_all_terminal(state: Path, names: list[str]) -> dict[str, Run]:
