@@ -20,7 +20,7 @@ import trio
 from kruntimes import status
 from kruntimes.core import Bind, Decision, Plan, Requeue, Scheduler, Terminate, Wait
 from kruntimes.engine.metrics import SchedulerMetrics
-from kruntimes.model import Phase, Run
+from kruntimes.model import IllegalTransition, Phase, Run
 from kruntimes.store.port import Conflict, EventType, Gone, Invalid, NotFound, Store
 
 log = structlog.get_logger("kruntimes.scheduler")
@@ -169,9 +169,14 @@ class SchedulerLoop:
                 # The write's result is newer than anything the watch has delivered;
                 # caching it keeps the next decision on this Run from a needless Conflict.
                 self._runs[run.key] = await self._store.update_status(new)
-        except (Conflict, NotFound, Invalid) as exc:
+        except (Conflict, NotFound, Invalid, IllegalTransition) as exc:
+            # The Run moved on since the core decided (IllegalTransition: our cached version
+            # is already past it): the decision is moot; the watch brings the new version.
             self._metrics.write_conflicts.labels(stage=type(decision).__name__).inc()
             log.debug("decision not written", run=decision.run, error=str(exc))
+            self.scheduler.unreserve(decision.run)
+        except Exception:  # a bug here must cost one decision, not the scheduler
+            log.exception("decision failed", run=decision.run, decision=repr(decision))
             self.scheduler.unreserve(decision.run)
 
     @staticmethod
