@@ -49,43 +49,39 @@ def load_score(pod: PodState) -> float:
 
 
 class _LoadScorer:
+    """One load policy: its Pod ordering, and its score when it is ordering or weighted."""
+
     name = ""
+    order: PodOrder
+    prefers_full = False
 
     def _active(self, config: SchedulerConfig) -> bool:
         return config.ordering == self.name or config.score_weights.get(self.name, 0) > 0
+
+    @hookimpl
+    def kruntimes_pod_orders(self) -> Mapping[str, PodOrder]:
+        return {self.name: type(self).order}
+
+    @hookimpl
+    def kruntimes_score(
+        self, pods: Sequence[PodState], config: SchedulerConfig
+    ) -> ScoreResult | None:
+        if not self._active(config):
+            return None
+        loads = [load_score(p) for p in pods]
+        return ScoreResult(self.name, loads if self.prefers_full else [100.0 - x for x in loads])
 
 
 class LeastLoaded(_LoadScorer):
     """Spread: prefer the Pod with the lowest load."""
 
     name = "least-loaded"
-
-    @hookimpl
-    def kruntimes_pod_orders(self) -> Mapping[str, PodOrder]:
-        return {self.name: least_loaded_key}
-
-    @hookimpl
-    def kruntimes_score(
-        self, pods: Sequence[PodState], config: SchedulerConfig
-    ) -> ScoreResult | None:
-        if not self._active(config):
-            return None
-        return ScoreResult(self.name, [100.0 - load_score(p) for p in pods])
+    order = staticmethod(least_loaded_key)
 
 
 class MostAllocated(_LoadScorer):
     """Bin-pack: prefer the fullest Pod that still fits, to keep others idle."""
 
     name = "most-allocated"
-
-    @hookimpl
-    def kruntimes_pod_orders(self) -> Mapping[str, PodOrder]:
-        return {self.name: most_allocated_key}
-
-    @hookimpl
-    def kruntimes_score(
-        self, pods: Sequence[PodState], config: SchedulerConfig
-    ) -> ScoreResult | None:
-        if not self._active(config):
-            return None
-        return ScoreResult(self.name, [load_score(p) for p in pods])
+    order = staticmethod(most_allocated_key)
+    prefers_full = True
