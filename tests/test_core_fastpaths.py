@@ -138,3 +138,14 @@ def test_pods_that_do_not_fit_are_skipped_and_stay_candidates() -> None:
     assert [b.pod for b in binds(s)] == ["b-gpu"]
     s.run_upserted(run("plain"))
     assert [b.pod for b in binds(s)] == ["a-small"]
+
+
+def test_a_request_with_a_bool_or_float_quantity_does_not_stand_for_integer_ones() -> None:
+    s = new_scheduler(load_entry_points=False)
+    s.pod_upserted(pod("p1", runs=4))
+    s.run_upserted(run("odd", resources=ResourceRequirements({"runs": True})))  # type: ignore[dict-item]
+    s.run_upserted(run("fine", resources=ResourceRequirements({"runs": 1})))
+    plan = s.cycle(NOW)
+    terminated = [d.run for d in plan.terminations]
+    assert terminated == [("default", "odd")]
+    assert [b.run for b in plan.binds] == [("default", "fine")]

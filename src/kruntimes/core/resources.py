@@ -16,6 +16,12 @@ _interned: dict[Request, Request] = {}
 def request_of(requests: Mapping[str, int]) -> Request:
     """The canonical, interned form of a request (sorted by resource name)."""
     key = tuple(requests.items()) if len(requests) == 1 else tuple(sorted(requests.items()))
+    for _, qty in key:
+        if type(qty) is not int:
+            # `True` and `1.0` are equal to `1` (same hash): interned, such a request would
+            # stand for every later `{"runs": 1}` (or the reverse), and the type check of
+            # `invalid_request` would judge the wrong one.
+            return key
     found = _interned.get(key)
     if found is None:
         if len(_interned) < 4096:
