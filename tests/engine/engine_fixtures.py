@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -42,6 +42,3 @@ async def running_engine(
             await engine.wait_until_ready()
         yield engine
         nursery.cancel_scope.cancel()
-
-
-RunCheck = Callable[[object], None]

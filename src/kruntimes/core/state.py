@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from kruntimes.core.resources import Request, fits
-from kruntimes.model import Phase, Run, RuntimePod
+from kruntimes.model import Run, RuntimePod
 
 if TYPE_CHECKING:
     from kruntimes.core.decisions import RunKey, WaitReason
@@ -127,7 +127,3 @@ class PodState:
 
     def __repr__(self) -> str:
         return f"PodState({self.key!r}, used={self.used!r}, available={self.available})"
-
-
-def holds_capacity(phase: Phase) -> bool:
-    return phase.holds_capacity
