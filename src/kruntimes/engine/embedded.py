@@ -34,6 +34,7 @@ from kruntimes.runtimes.api import LogSink, RuntimeClient, RuntimeError_
 from kruntimes.runtimes.native import NativeRuntimeClient
 from kruntimes.store import (
     AlreadyExists,
+    EventType,
     MemoryStore,
     NotFound,
     SqliteStore,
@@ -198,13 +199,25 @@ class EmbeddedEngine:
                 await store.create(runtime)
 
     async def wait_until_ready(self, *, pods: int | None = None) -> None:
-        """Wait until `pods` Runtime Pods (default: every replica) heartbeat."""
-        assert self.store is not None
-        while True:
-            listing = await self.store.list_pods(self.config.namespace)
-            runtimes = await self.store.list_runtimes(self.config.namespace)
-            wanted = pods if pods is not None else sum(r.spec.replicas for r in runtimes.items)
-            ready = sum(1 for p in listing.items if p.heartbeat is not None)
-            if ready >= wanted:
-                return
-            await trio.sleep(0.01)
+        """Wait until `pods` Runtime Pods (default: every replica) heartbeat, by watching."""
+        store = self.store
+        assert store is not None
+        namespace = self.config.namespace
+        if pods is None:
+            runtimes = await store.list_runtimes(namespace)
+            pods = sum(r.spec.replicas for r in runtimes.items)
+        listing = await store.list_pods(namespace)
+        ready = {p.name for p in listing.items if p.heartbeat is not None}
+        if len(ready) >= pods:
+            return
+        async with store.watch_pods(listing.resource_version, namespace) as events:
+            async for event in events:
+                pod = event.object
+                if pod is None:
+                    continue
+                if event.type is not EventType.DELETED and pod.heartbeat is not None:
+                    ready.add(pod.name)
+                else:
+                    ready.discard(pod.name)
+                if len(ready) >= pods:
+                    return
