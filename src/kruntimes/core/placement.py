@@ -8,29 +8,12 @@ walk continued for another.
 
 from __future__ import annotations
 
-from attrs import frozen
-
 from kruntimes.core.decisions import WaitReason
 from kruntimes.core.policy import ClusterView, Policy
 from kruntimes.core.pool import Pool
 from kruntimes.core.resources import fits
 from kruntimes.core.state import PodState, RunState
 from kruntimes.model import Run, WaitCode
-
-
-@frozen
-class Placement:
-    """The chosen Pod, or why there is none; `popped` must go back on the heap."""
-
-    pod: PodState | None
-    wait: WaitReason | None
-    popped: tuple[PodState, ...] = ()
-
-
-def place(st: RunState, pool: Pool, policy: Policy, cluster: ClusterView) -> Placement:
-    pod, wait, popped = decide(st, pool, policy, cluster)
-    return Placement(pod, wait, popped)
-
 
 _NONE: frozenset[str] = frozenset()
 

@@ -13,7 +13,8 @@ import structlog
 import trio
 
 from kruntimes.agent.agent import Agent
-from kruntimes.store.port import EventType, Gone, Store
+from kruntimes.store.follow import follow
+from kruntimes.store.port import Store
 
 log = structlog.get_logger("kruntimes.dispatch")
 
@@ -34,23 +35,13 @@ class RunDispatcher:
             del self._agents[agent.pod.key]
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        started = False
-        while True:
-            listing = await self._store.list_runs(self._namespace)
-            for run in listing.items:
-                self._route(run, deleted=False)
-            if not started:
-                started = True
-                task_status.started()
-            try:
-                async with self._store.watch_runs(
-                    listing.resource_version, self._namespace
-                ) as events:
-                    async for event in events:
-                        if event.object is not None:
-                            self._route(event.object, deleted=event.type is EventType.DELETED)
-            except Gone:
-                continue
+        await follow(
+            self._store.list_runs,
+            self._store.watch_runs,
+            self._namespace,
+            lambda run, deleted: self._route(run, deleted=deleted),
+            task_status=task_status,
+        )
 
     def _route(self, run: Any, *, deleted: bool) -> None:
         key = run.key

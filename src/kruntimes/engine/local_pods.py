@@ -29,7 +29,8 @@ from kruntimes.engine.dispatch import RunDispatcher
 from kruntimes.model import RUNTIME_LABEL, Runtime, RuntimePod
 from kruntimes.registry import RuntimeKind, RuntimeRegistry
 from kruntimes.runtimes.api import LogSink, RuntimeClient, RuntimeError_
-from kruntimes.store.port import EventType, Gone, NotFound, Store
+from kruntimes.store.follow import follow
+from kruntimes.store.port import NotFound, Store
 
 log = structlog.get_logger("kruntimes.pods")
 
@@ -84,24 +85,13 @@ class LocalPods:
         """Reconcile Runtimes into Pods until cancelled."""
         (self._state_dir / "sockets").mkdir(parents=True, exist_ok=True)
         async with trio.open_nursery() as nursery:
-            started = False
-            while True:
-                listing = await self._store.list_runtimes(self._namespace)
-                for runtime in listing.items:
-                    self._reconcile(nursery, runtime)
-                if not started:
-                    started = True
-                    task_status.started()
-                try:
-                    async with self._store.watch_runtimes(
-                        listing.resource_version, self._namespace
-                    ) as events:
-                        async for event in events:
-                            if event.object is not None:
-                                deleted = event.type is EventType.DELETED
-                                self._reconcile(nursery, event.object, deleted=deleted)
-                except Gone:
-                    continue
+            await follow(
+                self._store.list_runtimes,
+                self._store.watch_runtimes,
+                self._namespace,
+                lambda runtime, deleted: self._reconcile(nursery, runtime, deleted=deleted),
+                task_status=task_status,
+            )
 
     def _reconcile(self, nursery: trio.Nursery, runtime: Runtime, *, deleted: bool = False) -> None:
         name = runtime.metadata.name
