@@ -18,6 +18,7 @@ from kruntimes.framing import MAX_FRAME_BYTES, FrameDecoder, FrameError
 from kruntimes.store.port import (
     AlreadyExists,
     Conflict,
+    Forbidden,
     Gone,
     Invalid,
     NotFound,
@@ -39,6 +40,7 @@ _ERRORS: dict[str, type[StoreError]] = {
         NotFound,
         AlreadyExists,
         Conflict,
+        Forbidden,
         Gone,
         Invalid,
         Unavailable,

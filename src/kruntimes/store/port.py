@@ -72,6 +72,10 @@ class Unavailable(StoreError):
     """The store cannot be reached (no engine listening, connection lost, store closed)."""
 
 
+class Forbidden(StoreError):
+    """The caller's identity may not do that (Kubernetes RBAC answered 401 or 403)."""
+
+
 class Unsupported(StoreError):
     """This store cannot do that (e.g. `put_pod` against Kubernetes, where kubelet owns Pods)."""
 

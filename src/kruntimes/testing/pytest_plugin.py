@@ -64,3 +64,24 @@ def krt_harness_factory(krt_clock: VirtualClock) -> Callable[..., Harness]:
 def krt_harness(krt_harness_factory: Callable[..., Harness]) -> Harness:
     """A `Harness` with only the built-in plugins, on `krt_clock`."""
     return krt_harness_factory()
+
+
+@pytest.fixture(scope="session")
+def krt_kube_env() -> Any:
+    """A real etcd + kube-apiserver with kruntimes' CRDs installed, shared by the session.
+
+    Binaries: see `kruntimes.testing.kube_env` (KUBEBUILDER_ASSETS, the test
+    cache, PATH). Take a fresh namespace per test with `env.new_namespace()`.
+    The watch cache is off, as in the testenv note: watches are then served by
+    etcd, so a compaction gives a deterministic 410 and a restarted apiserver
+    resumes watches from any version etcd still has.
+    """
+    from kruntimes.adapters.kubernetes.crds import crd_manifests
+    from kruntimes.testing.kube_env import KubeTestEnv
+
+    env = KubeTestEnv.start(extra_apiserver_flags=("--watch-cache=false",))
+    try:
+        env.install_crds(crd_manifests())
+        yield env
+    finally:
+        env.stop()

@@ -1,0 +1,1 @@
+"""The Kubernetes adapter: CRDs, Pods and the objects a Runtime owns, as plain dicts."""
