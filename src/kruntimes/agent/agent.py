@@ -30,7 +30,8 @@ from kruntimes.agent.logs import LogStore
 from kruntimes.agent.outputs import OutputsResult, parse_outputs
 from kruntimes.model import Phase, Run, RuntimePod
 from kruntimes.runtimes.api import ExecuteRequest, LogChunk, RuntimeClient, RuntimeError_
-from kruntimes.store.port import Conflict, EventType, NotFound, Store
+from kruntimes.store.follow import follow
+from kruntimes.store.port import Conflict, NotFound, Store, StoreError
 
 log = structlog.get_logger("kruntimes.agent")
 
@@ -169,13 +170,13 @@ class Agent:
         self._nursery.start_soon(self._execute, ex, True)
 
     async def _watch(self) -> None:
-        listing = await self.store.list_runs(self.pod.namespace)
-        for run in listing.items:
-            self.offer(run)
-        async with self.store.watch_runs(listing.resource_version, self.pod.namespace) as events:
-            async for event in events:
-                if event.object is not None:
-                    self.offer(event.object, deleted=event.type is EventType.DELETED)
+        """Every Run of the namespace (the agent takes its own); re-lists after `Gone`."""
+        await follow(
+            self.store.list_runs,
+            self.store.watch_runs,
+            self.pod.namespace,
+            lambda run, deleted: self.offer(run, deleted=deleted),
+        )
 
     async def _heartbeat_once(self) -> None:
         healthy, message = await self.client.health()
@@ -191,7 +192,7 @@ class Agent:
             await trio.sleep(self.config.heartbeat_interval)
             try:
                 await self._heartbeat_once()
-            except (RuntimeError_, OSError) as exc:
+            except (RuntimeError_, OSError, StoreError) as exc:
                 log.warning("heartbeat failed", pod=self.pod.name, error=str(exc))
 
     async def _recover(self) -> None:
@@ -227,6 +228,13 @@ class Agent:
                 ending = await self._attempt(ex, start)
             except RuntimeError_ as exc:
                 ending = Ending(None, lost=f"runtime server failed: {exc}")
+            except StoreError as exc:
+                # The claim could not be written (refused, store gone): the Run stays bound
+                # and unclaimed; the scheduler's stale detection unbinds it. One Run's
+                # trouble must never stop this agent's others.
+                self._active.pop(ex.run.key, None)
+                log.error("claim failed; leaving the Run", run=ex.run.key, error=str(exc))
+                return
             await self._finish(ex, ending)
 
     async def _claim(self, run: Run) -> Run | None:
@@ -349,6 +357,9 @@ class Agent:
                 except NotFound:
                     return
             except NotFound:
+                return
+            except StoreError as exc:  # refused or unreachable: the reaper retries the Run
+                log.error("outcome not written", run=run.key, error=str(exc))
                 return
         log.error("gave up writing the outcome after repeated conflicts", run=run.key)
 

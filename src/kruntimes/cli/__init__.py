@@ -9,12 +9,13 @@ an internal error (exit 70) unless `KRT_DEBUG` is set.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import click
 
 from kruntimes.cli._apply import apply
-from kruntimes.cli._common import Exit, Failure, failure
+from kruntimes.cli._common import CONTEXT_ENV, KUBECONFIG_ENV, Cluster, Exit, Failure, failure
 from kruntimes.cli._engine import down, up
 from kruntimes.cli._runs import cancel, get, list_runs, logs, run
 from kruntimes.cli._runtimes import runtime, version
@@ -42,11 +43,30 @@ class _Krt(click.Group):
 
 
 @click.group(cls=_Krt, context_settings={"help_option_names": ["-h", "--help"]})
-def cli() -> None:
+@click.option(
+    "--kubeconfig",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar=KUBECONFIG_ENV,
+    help=f"Talk to this Kubernetes cluster instead of the embedded engine [env {KUBECONFIG_ENV}; "
+    "plain KUBECONFIG is not used for this].",
+)
+@click.option(
+    "--context",
+    metavar="NAME",
+    envvar=CONTEXT_ENV,
+    help=f"Talk to this kubeconfig context's cluster (of --kubeconfig, else $KUBECONFIG or "
+    f"~/.kube/config) [env {CONTEXT_ENV}].",
+)
+@click.pass_context
+def cli(ctx: click.Context, kubeconfig: Path | None, context: str | None) -> None:
     """Run short executions on pools of warm Runtime Pods.
 
     Start an engine with `krt up --detach`, then `krt run -r bash --wait -- echo hi`.
+    With --kubeconfig or --context, the same commands work against a Kubernetes
+    cluster that has kruntimes installed.
     """
+    if kubeconfig is not None or context:
+        ctx.obj = Cluster(kubeconfig, context or None)
 
 
 for command in (up, down, apply, run, get, list_runs, logs, cancel, runtime, version):

@@ -66,7 +66,9 @@ def up(
 
     In the foreground Ctrl-C stops it cleanly; with --detach it keeps running
     after krt exits and `krt down` stops it. It serves the Runs of one namespace.
+    Not with --kubeconfig/--context: kruntimes in a cluster is installed with Helm.
     """
+    target.refuse_in_cluster_mode("krt up starts")
     if engine_answers(target.socket):
         raise Failure(f"a kruntimes engine is already running at {target.socket}", Exit.REJECTED)
     modules = [_import_plugin(name) for name in plugins]
@@ -159,6 +161,7 @@ def _last_line(path: Path) -> str:
 @target_options
 def down(target: Target) -> None:
     """Stop the engine started with `krt up` for this state directory."""
+    target.refuse_in_cluster_mode("krt down stops")
     path = pid_file(target.state_dir)
     try:
         pid = int(path.read_text().strip())

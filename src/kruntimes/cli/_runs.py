@@ -85,8 +85,8 @@ def run(
     """Submit a Run: `krt run -r bash --wait -- echo hello`.
 
     Without --wait it prints the Run's name. With --wait it prints the Run's
-    output as it comes and exits 0 (Succeeded), 1 (Failed), 124 (Timeout) or
-    130 (Cancelled).
+    output as it comes (not on a cluster, where it stays in the Pod) and exits
+    0 (Succeeded), 1 (Failed), 124 (Timeout) or 130 (Cancelled).
     """
     if not (args or source or entrypoint or handler):
         raise click.UsageError("nothing to run: give -- ARGS, -f FILE, --entrypoint or --handler")
@@ -115,7 +115,7 @@ def run(
         submitted.append(created.metadata.name)
         if not wait:
             return created
-        if logs and output == "table":
+        if logs and output == "table" and not client.kubernetes:  # a cluster's stay in the Pod
             await _print_logs(client, created.metadata.name, follow=True)
         return await client.wait(created.metadata.name)
 
@@ -173,7 +173,11 @@ def list_runs(
 @click.option("-f", "--follow", is_flag=True, help="Keep printing until the Run ends.")
 @target_options
 def logs(target: Target, name: str, follow: bool) -> None:
-    """Print a Run's output (stdout to stdout, stderr to stderr)."""
+    """Print a Run's output (stdout to stdout, stderr to stderr).
+
+    Not with --kubeconfig/--context: on a cluster the output stays in the Run's
+    Pod; the error says the kubectl command that reads it (exit 69).
+    """
     with_client(target, lambda client: _print_logs(client, name, follow=follow))
 
 

@@ -2,8 +2,8 @@
 
 `AsyncClient` is the trio client; `Client` is the same API for synchronous code.
 Both talk to any `Store`: `connect()` reaches the engine that `krt up` runs
-(through `<state dir>/engine.sock`), `Client.embedded()` starts an engine in
-this process. `docs/client.md` is the guide.
+(through `<state dir>/engine.sock`), `connect_kubernetes()` a cluster's
+apiserver, `Client.embedded()` starts an engine in this process. `docs/client.md` is the guide.
 """
 
 from kruntimes.client._async import STATE_DIR_ENV, AsyncClient, resolve_state_dir
@@ -12,7 +12,9 @@ from kruntimes.client._types import (
     Action,
     Applied,
     BatchError,
+    KubeconfigError,
     LogEntry,
+    LogsUnavailable,
     new_run_name,
     run_spec,
 )
@@ -24,7 +26,9 @@ __all__ = [
     "AsyncClient",
     "BatchError",
     "Client",
+    "KubeconfigError",
     "LogEntry",
+    "LogsUnavailable",
     "new_run_name",
     "resolve_state_dir",
     "run_spec",

@@ -25,7 +25,14 @@ from attrs import evolve
 from kruntimes.agent.logs import LogStore
 from kruntimes.client._batch import CONFLICT_RETRIES, Progress, apply_objects, gather
 from kruntimes.client._logs import LogTail, follow_log
-from kruntimes.client._types import Applied, BatchError, LogEntry, new_run_name
+from kruntimes.client._types import (
+    Applied,
+    BatchError,
+    KubeconfigError,
+    LogEntry,
+    LogsUnavailable,
+    new_run_name,
+)
 from kruntimes.client._watching import OnDone, until_pods_ready, until_terminal
 from kruntimes.codec import ValidationError, validate_run
 from kruntimes.engine.embedded import default_state_dir
@@ -38,6 +45,8 @@ from kruntimes.store import (
 )
 
 STATE_DIR_ENV = "KRUNTIMES_STATE_DIR"
+AGENT_WORK_ROOT = "/workspace"
+"""Where the `kruntimes-agent` sidecar keeps its files (`KRUNTIMES_WORK_ROOT` by default)."""
 DEFAULT_CONCURRENCY = 16
 _NAME_DRAWS = 5
 
@@ -65,6 +74,8 @@ class AsyncClient:
         self.namespace = namespace
         self.logs_dir = logs_dir
         self._close_store = close_store
+        self.kubernetes = False
+        """Whether the store is a cluster's apiserver (`connect_kubernetes`): no logs here."""
 
     @classmethod
     def connect(
@@ -83,6 +94,40 @@ class AsyncClient:
         socket = Path(socket_path) if socket_path is not None else root / "engine.sock"
         store = RemoteStore(socket, max_idle=max_connections)
         return cls(store, namespace=namespace, logs_dir=root / "logs", close_store=True)
+
+    @classmethod
+    def connect_kubernetes(
+        cls,
+        kubeconfig: str | PathLike[str] | None = None,
+        *,
+        context: str | None = None,
+        namespace: str | None = None,
+        give_up_after: float | None = None,
+    ) -> AsyncClient:
+        """A client of the kruntimes CRDs on a Kubernetes cluster, as kubectl would reach it.
+
+        `give_up_after`: seconds of retrying an unreachable or overloaded apiserver
+        before a call raises `Unavailable` (default: a minute, which outlasts a restart).
+
+        `kubeconfig` defaults to `$KUBECONFIG` or `~/.kube/config` (in a Pod, without
+        arguments: its service account); `context` to the current one; `namespace`
+        to the context's. Only the kubeconfig is read here (`KubeconfigError` if it
+        cannot be used); the apiserver is first asked on the first call. Run logs
+        stay in the cluster: `logs()` raises `LogsUnavailable`.
+        """
+        from kruntimes.adapters.kubernetes.api import KubeApi  # lazily: loads kubernetes
+        from kruntimes.adapters.kubernetes.store import KubeStore
+
+        path = None if kubeconfig is None else Path(kubeconfig).expanduser()
+        try:
+            api = KubeApi.connect(path, context=context, give_up_after=give_up_after)
+        except Exception as exc:  # the kubernetes client's ConfigException, OSError, YAML
+            where = str(path) if path is not None else "the default kubeconfig"
+            which = f" (context {context})" if context is not None else ""
+            raise KubeconfigError(f"cannot use {where}{which}: {exc}") from exc
+        client = cls(KubeStore(api), namespace=namespace or api.namespace, close_store=True)
+        client.kubernetes = True
+        return client
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -254,8 +299,10 @@ class AsyncClient:
 
         Use `contextlib.aclosing` when you may stop iterating early.
         """
+        if self.kubernetes:
+            raise LogsUnavailable(await self._cluster_logs_hint(name))
         if self.logs_dir is None:
-            raise RuntimeError("this client has no log directory (give logs_dir=...)")
+            raise LogsUnavailable("this client has no log directory (give logs_dir=...)")
         tail = LogTail(LogStore(self.logs_dir).path(self.namespace, name))
         if not follow:
             await self.get(name)
@@ -264,6 +311,23 @@ class AsyncClient:
             return
         async for entry in follow_log(self.store, self.namespace, name, tail):
             yield entry
+
+    async def _cluster_logs_hint(self, name: str) -> str:
+        """Where a Run's log is on a cluster, and the kubectl command that reads it."""
+        run = await self.get(name)  # NotFound for an unknown Run, as in embedded mode
+        ns = self.namespace
+        pod = run.status.assigned_pod
+        where = pod or "<pod>"
+        command = (
+            f"kubectl exec -n {ns} {where} -c kruntimes-agent -- "
+            f"cat {AGENT_WORK_ROOT}/logs/{ns}/{name}.jsonl"
+        )
+        ran = f"its Pod {pod}" if pod else "the Pod that runs it (none yet)"
+        return (
+            f"the logs of Run {ns}/{name} are not readable through the Kubernetes API; "
+            f"they stay in {ran}: {command} "
+            "(see docs/client.md, 'Against a Kubernetes cluster')"
+        )
 
     # ------------------------------------------------------------------ apply
 

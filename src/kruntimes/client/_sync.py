@@ -56,6 +56,21 @@ class Client:
         return cls(AsyncClient.connect(state_dir, socket_path=socket_path, namespace=namespace))
 
     @classmethod
+    def connect_kubernetes(
+        cls,
+        kubeconfig: str | PathLike[str] | None = None,
+        *,
+        context: str | None = None,
+        namespace: str | None = None,
+        give_up_after: float | None = None,
+    ) -> Client:
+        """A client of a Kubernetes cluster (see `AsyncClient.connect_kubernetes`)."""
+        client = AsyncClient.connect_kubernetes(
+            kubeconfig, context=context, namespace=namespace, give_up_after=give_up_after
+        )
+        return cls(client)
+
+    @classmethod
     def from_store(
         cls,
         store: Store,

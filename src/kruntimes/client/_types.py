@@ -134,3 +134,12 @@ class BatchError(Exception):
         shown = "; ".join(f"[{i}] {type(e).__name__}: {e}" for i, e in self.errors[:3])
         more = f" (and {len(self.errors) - 3} more)" if len(self.errors) > 3 else ""
         super().__init__(f"{len(self.errors)} of {total} failed: {shown}{more}")
+
+
+class LogsUnavailable(RuntimeError):
+    """The client cannot read this Run's logs: on a Kubernetes cluster they stay in the Pod
+    that ran it (the message says how to read them there), or the client has no `logs_dir`."""
+
+
+class KubeconfigError(ValueError):
+    """`connect_kubernetes` cannot use the kubeconfig: missing, malformed, or no such context."""

@@ -41,6 +41,7 @@ class SchedulerLoop:
         max_binds_per_cycle: int = 1024,
         wait_report_delay: float = 1.0,
         metrics: SchedulerMetrics | None = None,
+        write_concurrency: int = 1,
     ) -> None:
         self._store = store
         self._new_scheduler = new_scheduler
@@ -50,6 +51,9 @@ class SchedulerLoop:
         self._metrics = metrics if metrics is not None else SchedulerMetrics()
         self._runs: dict[tuple[str, str], Run] = {}
         self._wait_report_delay = wait_report_delay
+        self._write_concurrency = max(1, write_concurrency)
+        """Decisions written at once: 1 for in-process stores; a remote apiserver answers
+        each write in milliseconds, so the Kubernetes controller overlaps them."""
         self._unreported: dict[tuple[str, str], tuple[Wait, float]] = {}
         """Wait reasons not written yet: only a wait that lasts `wait_report_delay` is
         written, so a burst that is placed within a second costs no extra write per Run."""
@@ -151,12 +155,26 @@ class SchedulerLoop:
                 await self._write(Wait(key, reason), now)
 
     async def _apply(self, plan: Plan, now: float) -> None:
+        writes: list[Decision] = []
         for decision in plan.decisions:
             if isinstance(decision, Wait):
                 self._unreported[decision.run] = (decision, now + self._wait_report_delay)
             else:
                 self._unreported.pop(decision.run, None)
+                writes.append(decision)
+        if self._write_concurrency == 1 or len(writes) < 2:
+            for decision in writes:
                 await self._write(decision, now)
+            return
+        limiter = trio.CapacityLimiter(self._write_concurrency)
+
+        async def write(decision: Decision) -> None:
+            async with limiter:
+                await self._write(decision, now)
+
+        async with trio.open_nursery() as nursery:
+            for decision in writes:  # each decision is about another Run: order is free
+                nursery.start_soon(write, decision)
 
     async def _write(self, decision: Decision, now: float) -> None:
         run = self._runs.get(decision.run)

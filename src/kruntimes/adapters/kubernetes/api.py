@@ -60,8 +60,17 @@ class ApiStatistics:
 class KubeApi:
     """One connection to a kube-apiserver; build it with `from_kubeconfig` or `in_cluster`."""
 
-    def __init__(self, api_client: Any, *, namespace: str = "default", threads: int = 32) -> None:
+    def __init__(
+        self,
+        api_client: Any,
+        *,
+        namespace: str = "default",
+        threads: int = 32,
+        give_up_after: float | None = None,
+    ) -> None:
         self._client = api_client
+        self.give_up_after = RETRY_GIVE_UP_AFTER if give_up_after is None else give_up_after
+        """Seconds of retried failures before a call raises (a CLI wants less than a minute)."""
         self.namespace = namespace
         """The kubeconfig context's namespace (or the Pod's, in a cluster)."""
         self._limiter = trio.CapacityLimiter(threads)
@@ -71,7 +80,12 @@ class KubeApi:
 
     @classmethod
     def from_kubeconfig(
-        cls, path: str | Path | None = None, *, context: str | None = None, threads: int = 32
+        cls,
+        path: str | Path | None = None,
+        *,
+        context: str | None = None,
+        threads: int = 32,
+        give_up_after: float | None = None,
     ) -> KubeApi:
         """Read a kubeconfig (default: `$KUBECONFIG` or `~/.kube/config`), like kubectl."""
         configuration = k8s_client.Configuration()
@@ -85,7 +99,12 @@ class KubeApi:
             contexts, _ = k8s_config.list_kube_config_contexts(config_file)
             active = next(c for c in contexts if c["name"] == context)
         namespace = (active or {}).get("context", {}).get("namespace") or "default"
-        return cls(k8s_client.ApiClient(configuration), namespace=namespace, threads=threads)
+        return cls(
+            k8s_client.ApiClient(configuration),
+            namespace=namespace,
+            threads=threads,
+            give_up_after=give_up_after,
+        )
 
     @classmethod
     def in_cluster(cls, *, threads: int = 32) -> KubeApi:
@@ -99,13 +118,24 @@ class KubeApi:
 
     @classmethod
     def connect(
-        cls, kubeconfig: str | Path | None = None, *, context: str | None = None
+        cls,
+        kubeconfig: str | Path | None = None,
+        *,
+        context: str | None = None,
+        give_up_after: float | None = None,
     ) -> KubeApi:
         """In-cluster when running in a Pod and no kubeconfig is given, else the kubeconfig."""
         in_pod = Path("/var/run/secrets/kubernetes.io/serviceaccount/token").exists()
         if kubeconfig is None and context is None and in_pod:
-            return cls.in_cluster()
-        return cls.from_kubeconfig(kubeconfig, context=context)
+            api = cls.in_cluster()
+            api.give_up_after = api.give_up_after if give_up_after is None else give_up_after
+            return api
+        return cls.from_kubeconfig(kubeconfig, context=context, give_up_after=give_up_after)
+
+    @property
+    def server(self) -> str:
+        """The apiserver's URL, for messages."""
+        return str(self._client.configuration.host)
 
     def statistics(self) -> ApiStatistics:
         with self._lock:
@@ -179,7 +209,7 @@ class KubeApi:
                 if response.status not in _RETRIED_STATUS:
                     raise error_for(response.status, _message(response), method, path)
                 failure = error_for(response.status, _message(response), method, path)
-            if waited >= RETRY_GIVE_UP_AFTER and failure is not None:
+            if waited >= self.give_up_after and failure is not None:
                 raise failure
             with self._lock:
                 self._retries += 1

@@ -14,13 +14,14 @@ the stream.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from typing import Any, cast
 
 import trio
 from attrs import evolve
 
-from kruntimes.adapters.kubernetes.api import KubeApi, error_for, stream_lines
+from kruntimes.adapters.kubernetes.api import KubeApi
+from kruntimes.adapters.kubernetes.informer import RawEvent, strip, watch_raw
 from kruntimes.adapters.kubernetes.pods import (
     RUNTIME_LABEL,
     heartbeat_status_patch,
@@ -42,24 +43,22 @@ from kruntimes.model import API_VERSION, Run, Runtime, RuntimePod
 from kruntimes.store.port import (
     Conflict,
     EventType,
-    Gone,
     Invalid,
     Kind,
     Listing,
     Obj,
-    StoreError,
     T,
-    Unavailable,
     Unsupported,
     WatchEvent,
 )
 
 GROUP_PATH = f"/apis/{API_VERSION}"
-WATCH_SECONDS = 290
-"""Server-side watch timeout; the store reconnects from the last version it saw."""
 _PLURAL = {"Run": "runs", "Runtime": "runtimes"}
-_DROPPED_METADATA = ("managedFields", "selfLink")
-"""Server bookkeeping the model has no use for; a PUT without them leaves them unchanged."""
+
+
+_OMITTED_WHEN_EMPTY = ("reason", "message")
+"""Condition fields left out when empty: kube-apiserver 1.20 refuses `""` in the items
+of an `x-kubernetes-list-type: map` list as null (reading them back gives `""` again)."""
 
 
 def _collection(prefix: str, plural: str, namespace: str | None) -> str:
@@ -68,20 +67,12 @@ def _collection(prefix: str, plural: str, namespace: str | None) -> str:
     return f"{prefix}/namespaces/{namespace}/{plural}"
 
 
-def _strip(document: dict[str, Any]) -> dict[str, Any]:
-    meta = document.get("metadata")
-    if isinstance(meta, dict):
-        for key in _DROPPED_METADATA:
-            meta.pop(key, None)
-    return document
-
-
 def _decode_run(document: dict[str, Any]) -> Run:
-    return run_from_dict(_strip(document))
+    return run_from_dict(strip(document))
 
 
 def _decode_runtime(document: dict[str, Any]) -> Runtime:
-    return runtime_from_dict(_strip(document))
+    return runtime_from_dict(strip(document))
 
 
 def _check(errors: tuple[FieldError, ...]) -> None:
@@ -227,7 +218,12 @@ class KubeStore:
 
     @staticmethod
     def _encode(obj: Run | Runtime) -> dict[str, Any]:
-        return run_to_dict(obj) if isinstance(obj, Run) else runtime_to_dict(obj)
+        document = run_to_dict(obj) if isinstance(obj, Run) else runtime_to_dict(obj)
+        for condition in document.get("status", {}).get("conditions", ()):
+            for key in _OMITTED_WHEN_EMPTY:
+                if condition.get(key) == "":
+                    del condition[key]
+        return document
 
     @staticmethod
     def _decode(kind: str, document: dict[str, Any]) -> Run | Runtime:
@@ -250,118 +246,26 @@ class KubeStore:
 
         return await trio.to_thread.run_sync(fetch)
 
-    @asynccontextmanager
-    async def _watch(
+    def _watch(
         self,
         path: str,
         query: Mapping[str, str],
         resource_version: str,
         decode: Callable[[dict[str, Any]], T | None],
-    ) -> AsyncIterator[AsyncIterator[WatchEvent[T]]]:
-        send, receive = trio.open_memory_channel[WatchEvent[T] | StoreError](self.watch_buffer)
-        raised: BaseException | None = None
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._pump, path, query, resource_version, decode, send)
-            try:
-                yield _Events(receive)
-            except BaseException as error:  # re-raised below, not wrapped in an ExceptionGroup
-                raised = error
-            finally:
-                nursery.cancel_scope.cancel()
-        if raised is not None:
-            raise raised
+    ) -> AbstractAsyncContextManager[AsyncIterator[WatchEvent[T]]]:
+        def convert(event: RawEvent) -> WatchEvent[T] | None:
+            if event.type == "BOOKMARK":
+                return WatchEvent(EventType.BOOKMARK, None, event.resource_version)
+            decoded = decode(event.object)
+            if decoded is None:
+                return None
+            return WatchEvent(EventType(event.type), decoded, event.resource_version)
 
-    async def _pump(
-        self,
-        path: str,
-        query: Mapping[str, str],
-        resource_version: str,
-        decode: Callable[[dict[str, Any]], T | None],
-        send: trio.MemorySendChannel[WatchEvent[T] | StoreError],
-    ) -> None:
-        """Stream after stream from the last version seen, into `send`, until cancelled."""
-        version = resource_version
-        failure: StoreError | None = None
-
-        def on_line(line: dict[str, Any]) -> bool:
-            nonlocal version, failure
-            event = _event(line, decode)
-            if isinstance(event, StoreError):
-                failure = event
-                return False
-            if event is None:
-                return True
-            version = event.resource_version
-            try:
-                trio.from_thread.run_sync(send.send_nowait, event)
-            except trio.WouldBlock:
-                failure = Gone(f"watch on {path} fell {self.watch_buffer} events behind; re-list")
-                return False
-            return True
-
-        while failure is None:
-            params: dict[str, str] = {
-                **query,
-                "watch": "1",
-                "resourceVersion": version,
-                "allowWatchBookmarks": "true",
-                "timeoutSeconds": str(WATCH_SECONDS),
-            }
-            opened: list[Any] = []
-
-            def run_stream(params: Mapping[str, str] = params, opened: list[Any] = opened) -> None:
-                response = self.api.open_stream(path, params)
-                opened.append(response)
-                try:
-                    stream_lines(response, on_line)
-                finally:
-                    response.release_conn()
-
-            try:
-                await trio.to_thread.run_sync(run_stream, abandon_on_cancel=True)
-            except trio.Cancelled:
-                if opened:
-                    opened[0].shutdown()  # unblocks the abandoned thread's read
-                raise
-            except Unavailable:
-                continue  # the api client already backed off for a minute; try again
-            except StoreError as error:
-                failure = error
-            except Exception as error:  # the stream broke mid-read (server restart): resume
-                if not opened:
-                    failure = Unavailable(f"watch on {path}: {error}")
-        await send.send(failure)
-
-
-def _event(
-    line: dict[str, Any], decode: Callable[[dict[str, Any]], T | None]
-) -> WatchEvent[T] | StoreError | None:
-    """One watch line as an event, an error to raise, or None to skip (not ours)."""
-    kind = line.get("type")
-    obj = line.get("object") or {}
-    if kind == "ERROR":
-        code = int(obj.get("code", 500))
-        return error_for(code, str(obj.get("message", "")), "WATCH", "")
-    version = str(obj.get("metadata", {}).get("resourceVersion", ""))
-    if kind == "BOOKMARK":
-        return WatchEvent(EventType.BOOKMARK, None, version)
-    decoded = decode(obj)
-    if decoded is None:
-        return None
-    return WatchEvent(EventType(str(kind)), decoded, version)
-
-
-class _Events(AsyncIterator[WatchEvent[T]]):
-    """The consumer's side of a watch: events in order, then the error that ended it."""
-
-    def __init__(self, receive: trio.MemoryReceiveChannel[WatchEvent[T] | StoreError]) -> None:
-        self._receive: trio.MemoryReceiveChannel[WatchEvent[T] | StoreError] = receive
-
-    async def __anext__(self) -> WatchEvent[T]:
-        try:
-            item = await self._receive.receive()
-        except trio.EndOfChannel:
-            raise StopAsyncIteration from None
-        if isinstance(item, StoreError):
-            raise item
-        return item
+        return watch_raw(
+            self.api,
+            path,
+            resource_version,
+            label_selector=query.get("labelSelector"),
+            buffer=self.watch_buffer,
+            convert=convert,
+        )
