@@ -52,10 +52,12 @@ def in_cluster(
     trio.run(main)
 
 
-def bash(name: str, namespace: str, script: str, **kw: Any) -> Run:
-    run = make_run(name, namespace=namespace, runtime="bash", **kw)
-    task = evolve(run.spec.mode.task, entrypoint="bash", args=("-c", script))
-    return evolve(run, spec=evolve(run.spec, mode=evolve(run.spec.mode, task=task)))
+def bash(name: str, namespace: str, script: str, **spec: Any) -> Run:
+    """A bash Run of `script`; `spec` sets RunSpec fields (timeout_seconds, retry_policy)."""
+    run = make_run(name, namespace=namespace, runtime="bash")
+    task = evolve(run.spec.mode.task, args=("bash", "-c", script))
+    mode = evolve(run.spec.mode, task=task)
+    return evolve(run, spec=evolve(run.spec, mode=mode, **spec))
 
 
 class History:
@@ -120,8 +122,7 @@ def test_run_applied_with_kubectl_succeeds_with_outputs(
             "runtime": "bash",
             "mode": {
                 "task": {
-                    "entrypoint": "bash",
-                    "args": ["-c", 'echo hi; echo "answer=$((6 * 7))" >> "$KRUNTIME_OUTPUTS"'],
+                    "args": ["bash", "-c", 'echo "answer=$((6 * 7))" >> "$KRUNTIME_OUTPUTS"'],
                 }
             },
         },
@@ -129,8 +130,9 @@ def test_run_applied_with_kubectl_succeeds_with_outputs(
 
     async def body(cluster: Cluster) -> None:
         await trio.to_thread.run_sync(
-            lambda: kubectl(krt_kube_env, cluster.namespace, "apply", "-f", "-",
-                            input=json.dumps(manifest))
+            lambda: kubectl(
+                krt_kube_env, cluster.namespace, "apply", "-f", "-", input=json.dumps(manifest)
+            )
         )
         done = await cluster.client.wait("hello")
         assert done.status.phase is Phase.SUCCEEDED, done.status.message
@@ -185,7 +187,7 @@ def test_cancel_and_timeout(krt_kube_env: KubeTestEnv, tmp_path: Path) -> None:
     async def body(cluster: Cluster) -> None:
         ns = cluster.namespace
         await cluster.client.submit(bash("slow", ns, "sleep 60"))
-        await cluster.client.submit(bash("late", ns, "sleep 60", timeout=1.0))
+        await cluster.client.submit(bash("late", ns, "sleep 60", timeout_seconds=1.0))
         while (await cluster.client.get("slow")).status.phase is not Phase.RUNNING:
             await trio.sleep(0.05)
         await cluster.client.cancel("slow")
@@ -201,8 +203,12 @@ def test_pod_deleted_mid_run_is_retried_on_another_pod(
 ) -> None:
     async def body(cluster: Cluster) -> None:
         ns = cluster.namespace
-        run = bash("survivor", ns, "sleep 2; echo done=yes >> $KRUNTIME_OUTPUTS",
-                   retry_policy=RetryPolicy(max_attempts=3, backoff_seconds=0.1))
+        run = bash(
+            "survivor",
+            ns,
+            "sleep 2; echo done=yes >> $KRUNTIME_OUTPUTS",
+            retry_policy=RetryPolicy(max_attempts=3, backoff_seconds=0.1),
+        )
         await cluster.client.submit(run)
         running = await cluster.client.get("survivor")
         while running.status.phase is not Phase.RUNNING:
@@ -260,16 +266,20 @@ def test_apiserver_restart_mid_stream_loses_nothing(
 
     async def body(cluster: Cluster) -> None:
         ns = cluster.namespace
-        names = [r.metadata.name for r in await cluster.client.submit_many(
-            [bash(f"x{i}", ns, "sleep 1") for i in range(8)]
-        )]
+        names = [
+            r.metadata.name
+            for r in await cluster.client.submit_many(
+                [bash(f"x{i}", ns, "sleep 1") for i in range(8)]
+            )
+        ]
         await trio.to_thread.run_sync(env.stop_apiserver)
         if compact:
             await trio.to_thread.run_sync(env.bump_and_compact_etcd)
         await trio.to_thread.run_sync(env.start_apiserver)
-        later = [r.metadata.name for r in await cluster.client.submit_many(
-            [bash(f"y{i}", ns, "true") for i in range(8)]
-        )]
+        later = [
+            r.metadata.name
+            for r in await cluster.client.submit_many([bash(f"y{i}", ns, "true") for i in range(8)])
+        ]
         done = await cluster.client.wait_all([*names, *later])
         assert {r.status.phase for r in done} == {Phase.SUCCEEDED}
         assert {r.status.attempt for r in done} == {1}

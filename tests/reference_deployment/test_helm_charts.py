@@ -84,6 +84,7 @@ CONTROLLER_PERMISSIONS = {
         for resource in ("runs/status", "runtimes/status")
         for verb in ("get", "update", "patch")
     ),
+    ("kruntimes.io", "runtimes/finalizers", "update"),
     *(("", "pods", v) for v in ("get", "list", "watch")),
     *(("", "pods/status", v) for v in ("get", "patch")),
     *(("", "events", v) for v in ("create", "patch")),

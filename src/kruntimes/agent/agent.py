@@ -141,6 +141,10 @@ class Agent:
     def statistics(self) -> dict[str, int]:
         return {"active": len(self._active)}
 
+    def is_active(self, key: RunKey) -> bool:
+        """Whether a Run is executing here (cheap; safe to call from a watch's reader thread)."""
+        return key in self._active
+
     def owns(self, run: Run) -> bool:
         s = run.status
         return s.assigned_pod == self.pod.name and s.assigned_pod_uid == self.pod.uid

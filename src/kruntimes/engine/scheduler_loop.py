@@ -21,7 +21,7 @@ from kruntimes import status
 from kruntimes.core import Bind, Decision, Plan, Requeue, Scheduler, Terminate, Wait
 from kruntimes.engine.metrics import SchedulerMetrics
 from kruntimes.model import IllegalTransition, Phase, Run
-from kruntimes.store.port import Conflict, EventType, Gone, Invalid, NotFound, Store
+from kruntimes.store.port import Conflict, EventType, Gone, Invalid, NotFound, Store, StoreError
 
 log = structlog.get_logger("kruntimes.scheduler")
 
@@ -64,7 +64,10 @@ class SchedulerLoop:
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """List, watch and schedule until cancelled; re-list after `Gone`."""
         started = False
+        delay = 0.0
         while True:
+            await trio.sleep(delay)
+            delay = 0.0
             try:
                 async with trio.open_nursery() as nursery:
                     await self._relist(nursery)
@@ -72,9 +75,13 @@ class SchedulerLoop:
                         started = True
                         task_status.started()
                     await self._cycle_forever()
-            except Gone as exc:
-                log.info("watch expired, re-listing", reason=str(exc))
+            except* Gone as group:
+                log.info("watch expired, re-listing", reason=str(group.exceptions[0]))
                 self._metrics.relists.inc()
+            except* StoreError as group:  # unreachable for a long while: keep trying
+                log.warning("store failed, re-listing", error=str(group.exceptions[0]))
+                self._metrics.relists.inc()
+                delay = 1.0
 
     async def _relist(self, nursery: trio.Nursery) -> None:
         self.scheduler = self._new_scheduler()

@@ -25,8 +25,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import sys
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from functools import partial
@@ -74,6 +76,8 @@ class KubeletSimulator:
         self.root = root
         self.kubeconfig = kubeconfig
         self.agent_args = agent_args
+        self._volumes = Path(tempfile.mkdtemp(prefix="krt-vol-"))
+        """Short paths: a Unix socket's path must fit in 107 bytes, pytest's tmp_path may not."""
         self._deployments: dict[str, dict[str, Any]] = {}
         self._pods: dict[str, _PodProcesses] = {}
         self._changed = trio.Event()
@@ -105,6 +109,7 @@ class KubeletSimulator:
             with trio.CancelScope(shield=True):
                 for name in list(self._pods):
                     await self._stop(name)
+            shutil.rmtree(self._volumes, ignore_errors=True)
 
     async def delete_pod(self, name: str) -> None:
         """What `kubectl delete pod --grace-period=0 --force` and kubelet together do."""
@@ -188,7 +193,7 @@ class KubeletSimulator:
         path = f"/api/v1/namespaces/{self.namespace}/pods"
         with contextlib.suppress(AlreadyExists):
             created = await self.api.request("POST", path, body=body)
-            processes = _PodProcesses(deployment, hash_, self.root / name)
+            processes = _PodProcesses(deployment, hash_, self.root / name, self._volumes / name)
             self._pods[name] = processes
             assert self._nursery is not None
             await processes.start(self._nursery, created, self._container_env, self._agent_command)
@@ -225,10 +230,14 @@ class KubeletSimulator:
 class _PodProcesses:
     """The containers of one Pod as local process groups."""
 
-    def __init__(self, deployment: str, template_hash: str | None, root: Path) -> None:
+    def __init__(
+        self, deployment: str, template_hash: str | None, root: Path, volumes: Path
+    ) -> None:
         self.deployment = deployment
         self.template_hash = template_hash
         self.root = root
+        self.volumes = volumes
+        self.stopping = False
         self.processes: list[trio.Process] = []
 
     async def start(
@@ -239,7 +248,8 @@ class _PodProcesses:
         agent_command: Callable[[], list[str]],
     ) -> None:
         meta, spec = pod["metadata"], pod["spec"]
-        volumes = {v["name"]: self.root / "volumes" / v["name"] for v in spec.get("volumes", [])}
+        volumes = {v["name"]: self.volumes / str(i) for i, v in enumerate(spec.get("volumes", []))}
+        self.root.mkdir(parents=True, exist_ok=True)
         for directory in volumes.values():
             directory.mkdir(parents=True, exist_ok=True)
         fields = {
@@ -265,15 +275,24 @@ class _PodProcesses:
                 argv = [*container.get("command", []), *container.get("args", [])]
                 argv = [_rewrite(_expand(a, env), mounts) for a in argv]
                 argv = [sys.executable if a == "python" else a for a in argv]
-            out = (self.root / f"{container['name']}.log").open("ab")
+            log_path = self.root / f"{container['name']}.log"
+            out = log_path.open("ab")
             process = await trio.lowlevel.open_process(
                 argv, env=env, stdout=out, stderr=out, start_new_session=True
             )
             out.close()
             self.processes.append(process)
-            nursery.start_soon(process.wait)
+            nursery.start_soon(self._reap, process, meta["name"], log_path)
+
+    async def _reap(self, process: trio.Process, pod: str, log_path: Path) -> None:
+        """Wait for a container; an unexpected exit is logged with its output's tail."""
+        await process.wait()
+        if not self.stopping:
+            tail = log_path.read_text(errors="replace")[-1500:]
+            log.warning("container exited", pod=pod, code=process.returncode, output=tail)
 
     async def stop(self) -> None:
+        self.stopping = True
         for process in self.processes:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)

@@ -121,6 +121,7 @@ class KubeTestEnv:
         """
         owns = root is None
         root = Path(tempfile.mkdtemp(prefix="kruntimes-kube-")) if root is None else root
+        root.mkdir(parents=True, exist_ok=True)
         env = cls(
             root=root,
             etcd_port=free_port(),
@@ -362,7 +363,7 @@ class KubeTestEnv:
 
     def _crd_established(self, name: str) -> bool:
         crd = self.request("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
-        conditions = crd.get("status", {}).get("conditions", [])
+        conditions = crd.get("status", {}).get("conditions") or []
         return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
 
     def _served(self, path: str) -> bool:

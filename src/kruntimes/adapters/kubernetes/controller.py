@@ -51,7 +51,7 @@ class ControllerOptions:
     load_entry_points: bool = True
     run_runtime_controller: bool = True
     run_gc: bool = True
-    write_concurrency: int = 16
+    write_concurrency: int = 32
     """Status writes in flight at once (binds of one cycle go to the apiserver together)."""
 
 

@@ -38,6 +38,7 @@ RELIST_FIRST_DELAY = 0.5
 RELIST_MAX_DELAY = 30.0
 """Backoff between failed listings (other than `Gone`, which re-lists at once)."""
 _DROPPED_METADATA = ("managedFields", "selfLink")
+_WATCH_QUERY = {"watch": "1", "allowWatchBookmarks": "true", "timeoutSeconds": str(WATCH_SECONDS)}
 
 RawObject = dict[str, Any]
 Key = tuple[str, str]
@@ -271,6 +272,31 @@ class _Stream:
             response.shutdown()  # unblocks the abandoned thread's read
 
 
+def _gone_after(status: Mapping[str, Any], path: str) -> Gone:
+    """An `ERROR` line of a watch: re-list whatever it says (410 or anything else)."""
+    error = error_for(int(status.get("code", 500)), str(status.get("message", "")), "WATCH", path)
+    return error if isinstance(error, Gone) else Gone(f"re-list after: {error}")
+
+
+def _read_stream(
+    api: KubeApi,
+    path: str,
+    params: Mapping[str, str],
+    stream: _Stream,
+    on_line: Callable[[dict[str, Any]], bool],
+) -> None:
+    """In a worker thread: one watch request, read to its end (or until abandoned)."""
+    response = api.open_stream(path, params)
+    try:
+        if stream.opened(response):  # else abandoned while connecting: do not read
+            stream_lines(response, on_line)
+    finally:
+        # Close rather than only release: a watch left half-read on a pooled
+        # connection stays open on the apiserver until its timeout.
+        response.close()
+        response.release_conn()
+
+
 class _Events(AsyncIterator[Any]):
     """The consumer's side of a watch: events in order, then the error that ended it."""
 
@@ -297,55 +323,55 @@ async def _pump(
     buffer: int,
     convert: Callable[[RawEvent], Any] | None,
 ) -> None:
-    """Stream after stream from the last version seen, into `send`, until cancelled."""
+    """Stream after stream from the last version seen, into `send`, until cancelled.
+
+    The reading thread hands each event to the trio loop without waiting for
+    it (`run_sync_soon` keeps their order): a thread that waited for every
+    hand-over would read no faster than a busy loop can answer.
+    """
     version = resource_version
     failure: StoreError | None = None
+    token = trio.lowlevel.current_trio_token()
+    overflow = threading.Event()
+    behind = Gone(f"watch on {path} fell {buffer} events behind; re-list")
+    streams: list[_Stream] = []
+
+    def deliver(item: Any) -> None:  # in the trio thread
+        if overflow.is_set():
+            return
+        try:
+            send.send_nowait(item)
+        except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
+            overflow.set()  # too far behind (or the consumer is gone): stop reading now
+            if streams:
+                streams[-1].abandon()
 
     def on_line(line: dict[str, Any]) -> bool:
         nonlocal version, failure
+        if overflow.is_set():
+            failure = behind
+            return False
         kind = str(line.get("type", ""))
         obj = line.get("object")
         obj = obj if isinstance(obj, dict) else {}
         if kind == "ERROR":
-            code = int(obj.get("code", 500))
-            error = error_for(code, str(obj.get("message", "")), "WATCH", path)
-            failure = error if isinstance(error, Gone) else Gone(f"re-list after: {error}")
+            failure = _gone_after(obj, path)
             return False
         version = str(obj.get("metadata", {}).get("resourceVersion", version))
         event = RawEvent(kind, strip(obj), version)
         item = event if convert is None else convert(event)
-        if item is None:
-            return True
-        try:
-            trio.from_thread.run_sync(send.send_nowait, item)
-        except trio.WouldBlock:
-            failure = Gone(f"watch on {path} fell {buffer} events behind; re-list")
-            return False
+        if item is not None:
+            token.run_sync_soon(deliver, item)
         return True
 
-    while failure is None:
-        params: dict[str, str] = {
-            **query,
-            "watch": "1",
-            "resourceVersion": version,
-            "allowWatchBookmarks": "true",
-            "timeoutSeconds": str(WATCH_SECONDS),
-        }
+    while failure is None and not overflow.is_set():
+        params = {**query, **_WATCH_QUERY, "resourceVersion": version}
         stream = _Stream()
-
-        def run_stream(params: Mapping[str, str] = params, stream: _Stream = stream) -> None:
-            response = api.open_stream(path, params)
-            try:
-                if stream.opened(response):  # else abandoned while connecting: do not read
-                    stream_lines(response, on_line)
-            finally:
-                # Close rather than only release: a watch left half-read on a pooled
-                # connection stays open on the apiserver until its timeout.
-                response.close()
-                response.release_conn()
-
+        streams[:] = [stream]
         try:
-            await trio.to_thread.run_sync(run_stream, abandon_on_cancel=True)
+            await trio.to_thread.run_sync(
+                _read_stream, api, path, params, stream, on_line, abandon_on_cancel=True
+            )
         except trio.Cancelled:
             stream.abandon()
             raise
@@ -356,4 +382,7 @@ async def _pump(
         except Exception as error:  # the stream broke mid-read (server restart): resume
             if not stream.was_opened:
                 failure = Unavailable(f"watch on {path}: {error}")
+    await trio.lowlevel.checkpoint()  # deliveries queued by the thread run before this
+    if overflow.is_set() and not isinstance(failure, Gone):
+        failure = behind
     await send.send(failure)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from kruntimes.model import RuntimePod
 from kruntimes.runtimes.api import LogChunk, RuntimeClient, RuntimeError_
 from kruntimes.runtimes.grpc_compat import GrpcRuntimeClient
 from kruntimes.runtimes.native import NativeRuntimeClient
+from kruntimes.store.follow import follow
 
 log = structlog.get_logger("kruntimes.pod_agent")
 
@@ -147,9 +149,31 @@ class PodAgent:
         )
         sink.target = agent.log_sink
         log.info("agent starting", pod=pod.name, namespace=pod.namespace, uid=pod.uid)
+        store = agent.store
+        assert isinstance(store, KubeStore)
+
+        def mine(document: Mapping[str, Any]) -> bool:
+            """Bound to this Pod, or running here (then every change matters: cancel, reap)."""
+            status = document.get("status") or {}
+            if status.get("assignedPod") == pod.name:
+                return True
+            meta = document.get("metadata") or {}
+            return agent.is_active((str(meta.get("namespace")), str(meta.get("name"))))
+
         try:
             async with trio.open_nursery() as nursery:
-                await nursery.start(lambda task_status: agent.run(task_status=task_status))
+                await nursery.start(
+                    lambda task_status: agent.run(watch=False, task_status=task_status)
+                )
+                await nursery.start(
+                    partial(
+                        follow,
+                        store.list_runs,
+                        lambda rv, ns: store.watch_runs_where(rv, ns, mine),
+                        pod.namespace,
+                        lambda run, deleted: agent.offer(run, deleted=deleted),
+                    )
+                )
                 self.ready = True
                 task_status.started(self)
         finally:

@@ -418,7 +418,9 @@ class RuntimeController:
         for desired in desired_objects(runtime, self._settings):
             try:
                 live = await self._sync(runtime, desired)
-            except (Invalid, Forbidden) as error:  # the user's to fix: say so on the Runtime
+            except (Invalid, Forbidden, NotFound) as error:
+                # The user's (or the operator's) to fix: say so on the Runtime and go on
+                # with the other children (NotFound: e.g. a RoleBinding whose Role was refused).
                 failures.append(f"{_describe(desired)}: {error}")
                 log.warning("child object rejected", runtime=key, error=str(error))
                 continue

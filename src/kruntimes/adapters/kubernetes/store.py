@@ -125,6 +125,24 @@ class KubeStore:
         path = _collection(GROUP_PATH, "runs", namespace)
         return self._watch(path, {}, resource_version, _decode_run)
 
+    def watch_runs_where(
+        self,
+        resource_version: str,
+        namespace: str | None,
+        keep: Callable[[Mapping[str, Any]], bool],
+    ) -> AbstractAsyncContextManager[AsyncIterator[WatchEvent[Run]]]:
+        """`watch_runs`, decoding only the Runs `keep` accepts (it sees the raw dict).
+
+        An agent hears about every Run of its namespace but owns few: deciding
+        on the raw `status.assignedPod` saves decoding the others' versions.
+        """
+
+        def decode(document: dict[str, Any]) -> Run | None:
+            return _decode_run(document) if keep(document) else None
+
+        path = _collection(GROUP_PATH, "runs", namespace)
+        return self._watch(path, {}, resource_version, decode)
+
     def watch_runtimes(self, resource_version: str, namespace: str | None = None) -> Any:
         path = _collection(GROUP_PATH, "runtimes", namespace)
         return self._watch(path, {}, resource_version, _decode_runtime)
