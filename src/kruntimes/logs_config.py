@@ -12,7 +12,9 @@ import sys
 import structlog
 
 
-def configure_logging(level: str | int = "INFO", *, json: bool = False) -> None:
+def configure_logging(level: str | int = "INFO", *, json: bool = False, cache: bool = True) -> None:
+    """Structured logs to stderr at `level`; `cache=False` lets tests reconfigure later
+    (a logger cached on first use keeps its configuration for good)."""
     numeric = logging.getLevelName(level.upper()) if isinstance(level, str) else level
     processors: list[structlog.typing.Processor] = [
         structlog.processors.add_log_level,
@@ -25,5 +27,5 @@ def configure_logging(level: str | int = "INFO", *, json: bool = False) -> None:
         processors=[*processors, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
+        cache_logger_on_first_use=cache,
     )

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog.testing
 import trio
 from attrs import evolve, frozen
 
@@ -43,6 +42,7 @@ from kruntimes.testing.builders import make_run
 from kruntimes.testing.kube_cluster import builtin_runtime
 from kruntimes.testing.kube_env import KubeTestEnv, User
 from kruntimes.testing.kube_pods import running_ready_status, runtime_pod_manifest
+from kruntimes.testing.logs import capture_all_logs
 
 pytestmark = pytest.mark.e2e
 
@@ -380,7 +380,7 @@ def test_agent_runs_a_run_under_its_own_identity(tenancy: Tenancy, tmp_path: Pat
 
     try:
         with (
-            structlog.testing.capture_logs() as logs,
+            capture_all_logs() as logs,
             tempfile.TemporaryDirectory(prefix="krt-") as socket_dir,
         ):  # short: a Unix socket path has at most 107 bytes
             done = trio.run(main, Path(socket_dir))

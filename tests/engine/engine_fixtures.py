@@ -12,7 +12,7 @@ from kruntimes.engine.embedded import EmbeddedEngine, EngineConfig
 from kruntimes.logs_config import configure_logging
 from kruntimes.model import ObjectMeta, Runtime, RuntimeSpec
 
-configure_logging("WARNING")
+configure_logging("WARNING", cache=False)
 
 
 def pools(replicas: int, capacity: int, *names: str) -> tuple[Runtime, ...]:

@@ -13,7 +13,7 @@ from kruntimes.client import Client
 from kruntimes.engine.embedded import EngineConfig
 from kruntimes.logs_config import configure_logging
 
-configure_logging("WARNING")
+configure_logging("WARNING", cache=False)
 
 
 @pytest.fixture(scope="session")

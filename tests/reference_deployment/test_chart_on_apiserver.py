@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog.testing
 import trio
 from attrs import frozen
 from helm import DEFAULT_NAMESPACE, PLATFORM_CHART, RUNTIMES_CHART, render_chart
@@ -41,6 +40,7 @@ from kruntimes.store import EventType
 from kruntimes.testing.builders import make_run
 from kruntimes.testing.kube_env import KubeTestEnv, User, collection_path
 from kruntimes.testing.kube_pods import running_ready_status, runtime_pod_manifest
+from kruntimes.testing.logs import capture_all_logs
 
 pytestmark = pytest.mark.e2e
 
@@ -252,7 +252,7 @@ def test_controller_as_the_chart_service_account_reconciles_and_schedules(
                 await _schedule_one(env, admin, namespace)
                 nursery.cancel_scope.cancel()
 
-    with structlog.testing.capture_logs() as logs:
+    with capture_all_logs() as logs:
         try:
             trio.run(main)
         except trio.TooSlowError:

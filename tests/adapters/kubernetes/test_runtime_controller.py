@@ -25,7 +25,7 @@ from kruntimes.adapters.kubernetes.runtime_objects import (
 )
 from kruntimes.adapters.kubernetes.store import KubeStore
 from kruntimes.model import ObjectMeta, Runtime, RuntimeSpec
-from kruntimes.store import Kind, NotFound
+from kruntimes.store import Conflict, Kind, NotFound
 from kruntimes.testing.kube_env import KubeTestEnv
 
 SETTINGS = AgentSettings()
@@ -162,15 +162,25 @@ def test_a_runtime_gets_its_children_owned_by_it(krt_kube_env: KubeTestEnv) -> N
     run(krt_kube_env, test)
 
 
+async def change_spec(w: World, name: str, change: Callable[[RuntimeSpec], RuntimeSpec]) -> None:
+    """Read, change, write; again on Conflict (the controller writes the status meanwhile)."""
+    while True:
+        current = await w.store.get_runtime(w.ns, name)
+        try:
+            await w.store.update_spec(evolve(current, spec=change(current.spec)))
+            return
+        except Conflict:
+            continue
+
+
 def test_a_spec_change_rolls_the_template_hash(krt_kube_env: KubeTestEnv) -> None:
     async def test(w: World) -> None:
         await w.store.create(make_runtime("bash", w.ns))
         first = await until_deployment(w, "bash")
         old_hash = first["spec"]["template"]["metadata"]["annotations"][TEMPLATE_HASH_ANNOTATION]
 
-        current = await w.store.get_runtime(w.ns, "bash")
         changed = make_runtime("bash", w.ns, image="example/bash:2")
-        await w.store.update_spec(evolve(current, spec=changed.spec))
+        await change_spec(w, "bash", lambda spec: changed.spec)
 
         def rolled(d: Mapping[str, Any]) -> bool:
             annotations = d["spec"]["template"]["metadata"]["annotations"]
@@ -182,8 +192,7 @@ def test_a_spec_change_rolls_the_template_hash(krt_kube_env: KubeTestEnv) -> Non
         assert second["metadata"]["generation"] > first["metadata"]["generation"]
 
         # Scaling changes replicas, not the hash: warm Pods stay.
-        current = await w.store.get_runtime(w.ns, "bash")
-        await w.store.update_spec(evolve(current, spec=evolve(current.spec, replicas=3)))
+        await change_spec(w, "bash", lambda spec: evolve(spec, replicas=3))
         third = await until_deployment(w, "bash", lambda d: d["spec"]["replicas"] == 3)
         annotations = third["spec"]["template"]["metadata"]["annotations"]
         assert annotations[TEMPLATE_HASH_ANNOTATION] != old_hash
