@@ -54,6 +54,8 @@ class SchedulerLoop:
         self._write_concurrency = max(1, write_concurrency)
         """Decisions written at once: 1 for in-process stores; a remote apiserver answers
         each write in milliseconds, so the Kubernetes controller overlaps them."""
+        self._write_slots = trio.Semaphore(self._write_concurrency)
+        self._writers: trio.Nursery | None = None
         self._unreported: dict[tuple[str, str], tuple[Wait, float]] = {}
         """Wait reasons not written yet: only a wait that lasts `wait_report_delay` is
         written, so a burst that is placed within a second costs no extra write per Run."""
@@ -70,6 +72,7 @@ class SchedulerLoop:
             delay = 0.0
             try:
                 async with trio.open_nursery() as nursery:
+                    self._writers = nursery
                     await self._relist(nursery)
                     if not started:
                         started = True
@@ -169,19 +172,22 @@ class SchedulerLoop:
             else:
                 self._unreported.pop(decision.run, None)
                 writes.append(decision)
-        if self._write_concurrency == 1 or len(writes) < 2:
+        if self._write_concurrency == 1 or self._writers is None:
             for decision in writes:
                 await self._write(decision, now)
             return
-        limiter = trio.CapacityLimiter(self._write_concurrency)
+        # Pipelined: the next cycle need not wait for these answers. The core holds a
+        # reservation for each decision until the watch confirms it or `unreserve`
+        # (on a failed write) releases it, so no capacity is promised twice.
+        for decision in writes:
+            await self._write_slots.acquire()
+            self._writers.start_soon(self._write_and_release, decision, now)
 
-        async def write(decision: Decision) -> None:
-            async with limiter:
-                await self._write(decision, now)
-
-        async with trio.open_nursery() as nursery:
-            for decision in writes:  # each decision is about another Run: order is free
-                nursery.start_soon(write, decision)
+    async def _write_and_release(self, decision: Decision, now: float) -> None:
+        try:
+            await self._write(decision, now)
+        finally:
+            self._write_slots.release()
 
     async def _write(self, decision: Decision, now: float) -> None:
         run = self._runs.get(decision.run)
@@ -200,9 +206,11 @@ class SchedulerLoop:
             self._metrics.write_conflicts.labels(stage=type(decision).__name__).inc()
             log.debug("decision not written", run=decision.run, error=str(exc))
             self.scheduler.unreserve(decision.run)
+            self._poke()  # a pipelined write fails after its cycle: decide again
         except Exception:  # a bug here must cost one decision, not the scheduler
             log.exception("decision failed", run=decision.run, decision=repr(decision))
             self.scheduler.unreserve(decision.run)
+            self._poke()
 
     @staticmethod
     def _updated(run: Run, decision: Decision, now: float) -> Run | None:
