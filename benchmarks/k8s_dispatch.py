@@ -2,8 +2,9 @@
 
 Setup (the Go project's published one): one bash Runtime of 2 Pods x 64
 slots, no-op Runs (`true`), 25 concurrent creators, 500 Runs (`--quick`: 100).
-The apiserver (v1.20, etcd on loopback, watch cache on as in clusters) and
-the controller run here; the `KubeletSimulator` runs each Pod's Runtime
+The apiserver (v1.20, etcd on loopback, watch cache on as in clusters) runs
+here, the controller in a process of its own (as in its own Pod), started
+with the image's command line; the `KubeletSimulator` runs each Pod's Runtime
 Server and agent as local processes that talk to the apiserver, exactly as
 in the end-to-end tests.
 
@@ -195,7 +196,9 @@ async def measure(runs: int, root: Path) -> list[dict[str, Any]]:
         await trio.to_thread.run_sync(env.install_crds, crd_manifests())
         namespace = await trio.to_thread.run_sync(env.new_namespace, "bench")
         runtime = builtin_runtime("bash", namespace, replicas=PODS, capacity=SLOTS)
-        async with Cluster.start(env, namespace, root / "pods", runtimes=[runtime]) as cluster:
+        async with Cluster.start(
+            env, namespace, root / "pods", runtimes=[runtime], controller_process=True
+        ) as cluster:
             await dispatch(cluster, min(runs, 50), "warm-up")  # connections, workers, caches
             floor = await api_floor(cluster, runs)
             burst = await dispatch(cluster, runs)

@@ -374,13 +374,19 @@ class Cluster:
         *,
         runtimes: Sequence[Runtime],
         leader_elect: bool = False,
+        controller_process: bool = False,
     ) -> AsyncIterator[Cluster]:
+        """`controller_process=True` runs the controller as its own process (as in a
+        cluster: its own Pod), through the same command line as the image."""
         async with trio.open_nursery() as nursery:
             cluster = cls(env, namespace, root, nursery)
             for runtime in runtimes:
                 await cluster.store.create(runtime)
             await nursery.start(cluster.simulator.run)
-            await cluster.start_controller("controller-0", leader_elect=leader_elect)
+            if controller_process:
+                nursery.start_soon(cluster._controller_process, root / "controller.log")
+            else:
+                await cluster.start_controller("controller-0", leader_elect=leader_elect)
             for runtime in runtimes:
                 await cluster.client.wait_runtime_ready(runtime.metadata.name)
             yield cluster
@@ -406,6 +412,27 @@ class Cluster:
         await self._nursery.start(run)
         self.controllers[identity] = (controller, scope)
         return controller
+
+    async def _controller_process(self, log_path: Path) -> None:
+        argv = [
+            sys.executable,
+            "-m",
+            "kruntimes.adapters.kubernetes.main",
+            "controller",
+            "--kubeconfig",
+            str(self.env.kubeconfig),
+            "--namespace",
+            self.namespace,
+            "--metrics-bind-address",
+            "",
+            "--health-probe-bind-address",
+            "",
+            "--log-format",
+            "console",
+        ]
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("ab") as out:
+            await trio.run_process(argv, stdout=out, stderr=out)
 
     def stop_controller(self, identity: str) -> None:
         """Cancel that replica (like SIGTERM): a leader releases its Lease on the way out."""
