@@ -63,7 +63,7 @@ def _rows(path: str, cls: type, seen: dict[type, str]) -> Iterator[str]:
     """Rows of `cls` at `path`; a class met before is referred to, not repeated."""
     seen[cls] = path
     for f in wire_fields(cls):
-        inner, array = _element(f.type)
+        inner, array = element_type(f.type)
         here = f"{path}.{f.wire}" + ("[]" if array else "")
         kind = _SPECIAL.get((cls, f.attr)) or _kind(inner, array)
         if attrs.has(inner) and inner in seen:
@@ -76,7 +76,7 @@ def _rows(path: str, cls: type, seen: dict[type, str]) -> Iterator[str]:
             yield from _rows(here, inner, seen)
 
 
-def _element(typ: Any) -> tuple[Any, bool]:
+def element_type(typ: Any) -> tuple[Any, bool]:
     """The type inside `X | None` and `tuple[X, ...]`, and whether it was an array."""
     args = [a for a in typing.get_args(typ) if a is not NoneType and a is not Ellipsis]
     if typing.get_origin(typ) is tuple:
@@ -125,7 +125,13 @@ DOC_SECTIONS: Mapping[str, Callable[[], str]] = {
 
 def update_doc(text: str) -> str:
     """`text` with every generated section regenerated."""
-    for name, generate in DOC_SECTIONS.items():
+    return replace_sections(text, DOC_SECTIONS)
+
+
+def replace_sections(text: str, sections: Mapping[str, Callable[[], str]]) -> str:
+    """`text` with the part between `<!-- name -->` and `<!-- /name -->` regenerated, for
+    every `name` of `sections`."""
+    for name, generate in sections.items():
         start = text.index(f"<!-- {name} -->\n") + len(f"<!-- {name} -->\n")
         end = text.index(f"<!-- /{name} -->")
         text = text[:start] + generate() + text[end:]

@@ -19,6 +19,7 @@ from kruntimes.adapters.kubernetes.crds import (
     run_crd,
     runtime_crd,
 )
+from kruntimes.codec.reference import replace_sections
 
 DOC_PATH = "docs/crd-reference.md"
 _PATTERNS = {
@@ -157,8 +158,4 @@ DOC_SECTIONS: Mapping[str, Callable[[], str]] = {
 
 def update_doc(text: str) -> str:
     """`text` with every generated section regenerated."""
-    for name, generate in DOC_SECTIONS.items():
-        start = text.index(f"<!-- {name} -->\n") + len(f"<!-- {name} -->\n")
-        end = text.index(f"<!-- /{name} -->")
-        text = text[:start] + generate() + text[end:]
-    return text
+    return replace_sections(text, DOC_SECTIONS)

@@ -15,7 +15,6 @@ import typing
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from enum import StrEnum
-from types import NoneType
 from typing import Any, TypeVar, cast
 
 import attrs
@@ -25,6 +24,7 @@ from kruntimes import model as m
 from kruntimes.codec import limits
 from kruntimes.codec.converter import wire_fields
 from kruntimes.codec.durations import format_duration
+from kruntimes.codec.reference import element_type
 from kruntimes.codec.validation import _IMMUTABLE_SPEC
 
 Schema = dict[str, Any]
@@ -283,16 +283,6 @@ def _tidy(node: Schema) -> Schema:
     return result
 
 
-def _unwrap(typ: Any) -> tuple[Any, bool]:
-    """The type inside `X | None` and `tuple[X, ...]`, and whether it was an array."""
-    args = [a for a in typing.get_args(typ) if a is not NoneType and a is not Ellipsis]
-    if typing.get_origin(typ) is tuple:
-        return args[0], True
-    if NoneType in typing.get_args(typ):
-        return args[0], False
-    return typ, False
-
-
 def _type_schema(typ: Any, rules: bool) -> Schema:
     if typ in _PLAIN:
         return _copy(_PLAIN[typ])
@@ -328,7 +318,7 @@ def _field(cls: type, attr: str, typ: Any, rules: bool) -> Schema:
     if (cls, attr) in _SPECIAL:
         node = _copy(_SPECIAL[(cls, attr)])
     else:
-        inner, array = _unwrap(typ)
+        inner, array = element_type(typ)
         node = _type_schema(inner, rules)
         if array:
             node = {"type": "array", "items": node}
