@@ -143,6 +143,25 @@ def agent(**flags: Any) -> None:
             probe.close()
 
 
+@cli.command("install-crds")
+@click.option("--kubeconfig", envvar="KUBECONFIG", help="Default: in-cluster, else ~/.kube/config.")
+@click.option("--context", help="kubeconfig context.")
+def install_crds_command(kubeconfig: str | None, context: str | None) -> None:
+    """Create or upgrade the Run and Runtime CRDs (CEL rules on Kubernetes 1.25+ only)."""
+    from kruntimes.adapters.kubernetes.api import KubeApi
+    from kruntimes.adapters.kubernetes.install import install_crds
+    from kruntimes.store.port import StoreError
+
+    api = KubeApi.connect(kubeconfig, context=context, give_up_after=10.0)
+    try:
+        names = trio.run(install_crds, api)
+    except StoreError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_UNAVAILABLE)
+    for name in names:
+        click.echo(f"customresourcedefinition {name} established")
+
+
 def main() -> None:
     cli(prog_name=os.path.basename(sys.argv[0]) or "kruntimes")
 
