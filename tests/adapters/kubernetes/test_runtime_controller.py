@@ -13,17 +13,14 @@ from attrs import evolve, frozen
 
 from kruntimes.adapters.kubernetes.api import KubeApi
 from kruntimes.adapters.kubernetes.informer import follow_raw
-from kruntimes.adapters.kubernetes.runtime_controller import (
-    Outcome,
-    RuntimeController,
-    WorkQueue,
-)
+from kruntimes.adapters.kubernetes.runtime_controller import Outcome, RuntimeController
 from kruntimes.adapters.kubernetes.runtime_objects import (
     TEMPLATE_HASH_ANNOTATION,
     AgentSettings,
     desired_objects,
 )
 from kruntimes.adapters.kubernetes.store import KubeStore
+from kruntimes.adapters.kubernetes.workqueue import WorkQueue
 from kruntimes.model import ObjectMeta, Runtime, RuntimeSpec
 from kruntimes.store import Conflict, Kind, NotFound
 from kruntimes.testing.kube_env import KubeTestEnv

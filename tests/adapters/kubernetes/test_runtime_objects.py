@@ -11,10 +11,10 @@ from attrs import evolve
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kruntimes.adapters.kubernetes.object_diff import needs_update
 from kruntimes.adapters.kubernetes.runtime_objects import (
     AgentSettings,
     desired_objects,
-    needs_update,
     runtime_status_from,
     template_hash,
 )

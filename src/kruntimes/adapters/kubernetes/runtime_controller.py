@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import structlog
 import trio
@@ -33,20 +33,27 @@ from attrs import evolve, frozen
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from kruntimes.adapters.kubernetes.api import KubeApi
+from kruntimes.adapters.kubernetes.children import (
+    controller_of,
+    describe,
+    merged_update,
+    object_path,
+    ownership,
+    runtime_owner,
+)
 from kruntimes.adapters.kubernetes.informer import follow_raw, retrying, vanished
+from kruntimes.adapters.kubernetes.object_diff import needs_update
 from kruntimes.adapters.kubernetes.runtime_objects import (
     MANAGED_BY_LABEL,
     OWNER_LABEL,
     READY,
     AgentSettings,
     desired_objects,
-    needs_update,
     runtime_status_from,
 )
 from kruntimes.adapters.kubernetes.store import KubeStore
+from kruntimes.adapters.kubernetes.workqueue import WorkQueue
 from kruntimes.model import (
-    API_VERSION,
-    RUNTIME_KIND,
     Condition,
     ConditionStatus,
     ObjectMeta,
@@ -69,19 +76,10 @@ log = structlog.get_logger("kruntimes.runtime_controller")
 Clock = Callable[[], float]
 Key = tuple[str, str]
 """(namespace, name) of a Runtime."""
-K = TypeVar("K", bound=Hashable)
 
 MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}=kruntimes"
 OWNERSHIP_CONFLICT = "OwnershipConflict"
 RECONCILE_FAILED = "ReconcileFailed"
-_API_GROUP = API_VERSION.split("/", 1)[0]
-_PLURALS = {
-    "ServiceAccount": "serviceaccounts",
-    "Role": "roles",
-    "RoleBinding": "rolebindings",
-    "NetworkPolicy": "networkpolicies",
-    "Deployment": "deployments",
-}
 
 
 class Outcome(StrEnum):
@@ -146,72 +144,6 @@ class RuntimeControllerMetrics:
             "Time per reconcile, reads and writes included.",
             registry=r,
         )
-
-
-class WorkQueue(Generic[K]):
-    """Keys to process, deduplicated; a key is handed to one worker at a time.
-
-    `add` makes a key ready (or, while a worker has it, ready again once it
-    is `done`); `add_after` makes it ready after a delay (backoff);
-    `forget` drops a pending delay. `run_delays` must run for delays to fire.
-    """
-
-    def __init__(self) -> None:
-        self._ready: dict[K, None] = {}
-        self._processing: set[K] = set()
-        self._dirty: set[K] = set()
-        self._delayed: dict[K, float] = {}
-        self._lot = trio.lowlevel.ParkingLot()
-        self._delays_changed = trio.Event()
-
-    def __len__(self) -> int:
-        return len(self._ready.keys() | self._delayed.keys() | self._dirty)
-
-    def add(self, key: K) -> None:
-        if key in self._processing:
-            self._dirty.add(key)
-        elif key not in self._ready:
-            self._ready[key] = None
-            self._lot.unpark()
-
-    def add_after(self, key: K, delay: float) -> None:
-        due = trio.current_time() + max(0.0, delay)
-        current = self._delayed.get(key)
-        if current is None or due < current:
-            earliest = min(self._delayed.values(), default=float("inf"))
-            self._delayed[key] = due
-            if due < earliest:
-                self._delays_changed.set()
-
-    def forget(self, key: K) -> None:
-        self._delayed.pop(key, None)
-
-    async def get(self) -> K:
-        while not self._ready:
-            await self._lot.park()
-        key = next(iter(self._ready))
-        del self._ready[key]
-        self._processing.add(key)
-        return key
-
-    def done(self, key: K) -> None:
-        self._processing.discard(key)
-        if key in self._dirty:
-            self._dirty.discard(key)
-            self.add(key)
-        elif self._ready:
-            self._lot.unpark()  # a worker parked while this one held the only key
-
-    async def run_delays(self) -> None:
-        """Move delayed keys to ready when due; until cancelled. Sleeps between due times."""
-        while True:
-            self._delays_changed = trio.Event()
-            now = trio.current_time()
-            for key in [k for k, due in self._delayed.items() if due <= now]:
-                del self._delayed[key]
-                self.add(key)
-            with trio.move_on_at(min(self._delayed.values(), default=float("inf"))):
-                await self._delays_changed.wait()
 
 
 class RuntimeController:
@@ -347,7 +279,7 @@ class RuntimeController:
 
     def _on_deployment(self, deployment: dict[str, Any], deleted: bool) -> None:
         meta = deployment.get("metadata") or {}
-        owner = _runtime_owner(deployment)
+        owner = runtime_owner(deployment)
         name = (
             owner.get("name") if owner is not None else (meta.get("labels") or {}).get(OWNER_LABEL)
         )
@@ -421,7 +353,7 @@ class RuntimeController:
             except (Invalid, Forbidden, NotFound) as error:
                 # The user's (or the operator's) to fix: say so on the Runtime and go on
                 # with the other children (NotFound: e.g. a RoleBinding whose Role was refused).
-                failures.append(f"{_describe(desired)}: {error}")
+                failures.append(f"{describe(desired)}: {error}")
                 log.warning("child object rejected", runtime=key, error=str(error))
                 continue
             if isinstance(live, str):
@@ -454,30 +386,32 @@ class RuntimeController:
 
     async def _sync(self, runtime: Runtime, desired: dict[str, Any]) -> dict[str, Any] | str:
         """The live object after making it as desired, or a message if someone else owns it."""
-        path = _object_path(desired)
+        path = object_path(desired)
         try:
             live: dict[str, Any] = await self._api.request("GET", path)
         except NotFound:
             return await self._create(desired)
-        owner = _ownership(live, runtime)
+        owner = ownership(live, runtime)
         if owner == "foreign":
             return (
-                f"{_describe(desired)} exists and is not owned by this Runtime "
-                f"(controller: {_controller_of(live)}); delete or rename it so that kruntimes "
+                f"{describe(desired)} exists and is not owned by this Runtime "
+                f"(controller: {controller_of(live)}); delete or rename it so that kruntimes "
                 "can create its own"
             )
         if owner == "stale":  # left by an earlier Runtime of the same name
-            log.info("replacing an object of a deleted Runtime", object=_describe(desired))
+            log.info("replacing an object of a deleted Runtime", object=describe(desired))
             await self._delete(path, live)
             return await self._create(desired)
         if not needs_update(live, desired):
             return live
-        updated: dict[str, Any] = await self._api.request("PUT", path, body=_merged(live, desired))
+        updated: dict[str, Any] = await self._api.request(
+            "PUT", path, body=merged_update(live, desired)
+        )
         self._count_write("update")
         return updated
 
     async def _create(self, desired: dict[str, Any]) -> dict[str, Any]:
-        path = _object_path(desired)
+        path = object_path(desired)
         created: dict[str, Any] = await self._api.request(
             "POST", path.rsplit("/", 1)[0], body=desired
         )
@@ -512,12 +446,12 @@ class RuntimeController:
             return Outcome.SKIPPED
         shape = Runtime(metadata=ObjectMeta(name=name, namespace=namespace))
         for desired in reversed(desired_objects(shape, self._settings)):
-            path = _object_path(desired)
+            path = object_path(desired)
             try:
                 live = await self._api.request("GET", path)
             except NotFound:
                 continue
-            owner = _runtime_owner(live)
+            owner = runtime_owner(live)
             if owner is not None and owner.get("name") == name:
                 await self._delete(path, live)
         return Outcome.CLEANED_UP
@@ -529,70 +463,6 @@ class RuntimeController:
 
 def _runtime_key(runtime: Runtime) -> Key:
     return (runtime.metadata.namespace, runtime.metadata.name)
-
-
-def _object_path(obj: Mapping[str, Any]) -> str:
-    api_version, kind = str(obj["apiVersion"]), str(obj["kind"])
-    prefix = f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
-    meta = obj["metadata"]
-    return f"{prefix}/namespaces/{meta['namespace']}/{_PLURALS[kind]}/{meta['name']}"
-
-
-def _describe(obj: Mapping[str, Any]) -> str:
-    meta = obj.get("metadata") or {}
-    return f"{obj.get('kind')} {meta.get('namespace')}/{meta.get('name')}"
-
-
-def _refs(obj: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    refs = (obj.get("metadata") or {}).get("ownerReferences")
-    return [r for r in refs if isinstance(r, Mapping)] if isinstance(refs, list) else []
-
-
-def _runtime_owner(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The controller reference to a kruntimes Runtime, if the object has one."""
-    for ref in _refs(obj):
-        group = str(ref.get("apiVersion", "")).split("/", 1)[0]
-        if ref.get("kind") == RUNTIME_KIND and group == _API_GROUP and ref.get("controller"):
-            return ref
-    return None
-
-
-def _ownership(live: Mapping[str, Any], runtime: Runtime) -> str:
-    """Who owns `live`: this Runtime ("ours"), a deleted one of its name ("stale"), or not us."""
-    if any(ref.get("uid") == runtime.metadata.uid for ref in _refs(live)):
-        return "ours"
-    owner = _runtime_owner(live)
-    if owner is not None and owner.get("name") == runtime.metadata.name:
-        return "stale"
-    return "foreign"
-
-
-def _controller_of(live: Mapping[str, Any]) -> str:
-    controller = next((r for r in _refs(live) if r.get("controller")), None)
-    if controller is None:
-        return "none"
-    return f"{controller.get('kind')} {controller.get('name')}"
-
-
-def _merged(live: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
-    """The PUT body: the live object with the fields kruntimes owns replaced by `desired`.
-
-    The live `resourceVersion` makes the write conditional; labels,
-    annotations and owner references others added are kept.
-    """
-    body = {k: v for k, v in live.items() if k != "status"}
-    body.update({k: v for k, v in desired.items() if k != "metadata"})
-    meta = dict(live.get("metadata") or {})
-    want = desired.get("metadata") or {}
-    for field in ("labels", "annotations"):
-        merged = {**(meta.get(field) or {}), **(want.get(field) or {})}
-        if merged:
-            meta[field] = merged
-    ours = list(want.get("ownerReferences") or ())
-    uids = {ref.get("uid") for ref in ours}
-    meta["ownerReferences"] = [r for r in _refs(live) if r.get("uid") not in uids] + ours
-    body["metadata"] = meta
-    return body
 
 
 def _not_ready(
