@@ -77,7 +77,7 @@ def test_negative_backoff_is_reported() -> None:
 
 
 def test_extra_must_not_shadow_known_fields() -> None:
-    run = _run(extra={"runtime": "python", "priority": 1})
+    run = _run(extra={"runtime": "python", "tenant": "a"})
     assert validate_run(run) == (
         FieldError("spec.runtime", "is a known field and must not be in extra"),
     )
@@ -136,7 +136,7 @@ def test_mutable_fields_may_change() -> None:
         old,
         metadata=evolve(old.metadata, labels={"app": "api"}),
         spec=evolve(
-            old.spec, cancel_requested=True, ttl_seconds_after_finished=60, extra={"priority": 2}
+            old.spec, cancel_requested=True, ttl_seconds_after_finished=60, extra={"tenant": "b"}
         ),
         status=RunStatus(phase=Phase.CANCELLED),
     )

@@ -194,7 +194,7 @@ def test_strategies_reach_every_wire_field(
     objects = {path for path, (_, nested) in wire.items() if nested}
     seen: set[str] = set()
 
-    @settings(_SLOW_DATA, max_examples=60, database=None, derandomize=True)
+    @settings(_SLOW_DATA, max_examples=300, database=None, derandomize=True)
     @given(strategy)
     def collect(document: dict[str, Any]) -> None:
         for part in parts:

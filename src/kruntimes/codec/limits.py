@@ -43,6 +43,10 @@ RETRYABLE_REASONS = tuple(r.value for r in FailureReason)
 WORKSPACE_KIND = "PersistentWorkspace"
 WORKSPACE_API_GROUP = API_VERSION
 
+PRIORITY_MIN = -(1 << 31)
+PRIORITY_MAX = (1 << 31) - 1
+"""`spec.priority` is an int32, like a Pod's priority."""
+
 MESSAGE_MAX = 4096
 OUTPUTS_MAX_KEYS = 64
 OUTPUT_KEY_MAX_BYTES = 128
@@ -123,6 +127,7 @@ LIMITS: tuple[Limit, ...] = (
         f"at most {RETRYABLE_REASONS_MAX}, each one of {_one_of(RETRYABLE_REASONS)}",
     ),
     Limit("spec.ttlSecondsAfterFinished", ">= 0"),
+    Limit("spec.priority", f"{PRIORITY_MIN} to {PRIORITY_MAX} (int32); kruntimes extension"),
     Limit("status.message", f"at most {MESSAGE_MAX} characters"),
     Limit(
         "status.outputs",

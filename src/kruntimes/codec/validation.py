@@ -58,7 +58,7 @@ _E = FieldError
 _VALUED = (SelectorOperator.IN, SelectorOperator.NOT_IN)
 _IMMUTABLE_SPEC = (
     "runtime", "source", "mode", "env", "timeout_seconds", "retry_policy", "resources",
-    "workspace", "affinity",
+    "workspace", "affinity", "priority",
 )  # fmt: skip
 
 
@@ -149,6 +149,7 @@ def run_spec_rules(spec: RunSpec) -> Iterator[FieldError]:
     for i, reason in enumerate(policy.retryable_reasons):
         yield from one_of(f"{reasons}[{i}]", reason, limits.RETRYABLE_REASONS)
     yield from at_least("spec.ttlSecondsAfterFinished", spec.ttl_seconds_after_finished, 0)
+    yield from within("spec.priority", spec.priority, limits.PRIORITY_MIN, limits.PRIORITY_MAX)
     yield from extra("spec", spec.extra, RunSpec)
 
 

@@ -10,9 +10,10 @@ and heap comparisons must never reach the `PodState` objects themselves.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from kruntimes.core.state import PodState, PoolKey, RunState
@@ -47,8 +48,8 @@ class Pool:
         self._serial = itertools.count()
         self.pods: dict[str, PodState] = {}
         self.available_count = 0
-        self.pending: dict[RunKey, RunState] = {}
-        """Runs ready to place, in arrival order."""
+        self.pending = PendingQueue()
+        """Runs ready to place: highest priority first, arrival order among equals."""
         self.dirty = False
         self.wait: WaitReason | None = None
         """Why the Runs not examined in the last cycle wait (the pool was full)."""
@@ -128,3 +129,63 @@ class Pool:
     def _compact(self) -> None:
         self._heap = [e for e in self._heap if e[3] == e[4].heap_version]
         heapq.heapify(self._heap)
+
+
+class PendingQueue:
+    """Pending Runs in placement order: `spec.priority` descending, then arrival (FIFO).
+
+    One dict per priority level, so the common case (one level) costs what a
+    plain dict does; a Run's priority is immutable, so it never moves level.
+    """
+
+    __slots__ = ("_levels", "_order", "_where")
+
+    def __init__(self) -> None:
+        self._levels: dict[int, dict[RunKey, RunState]] = {}
+        self._order: list[int] = []
+        """Priorities present, as negatives in ascending order (highest priority first)."""
+        self._where: dict[RunKey, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def __bool__(self) -> bool:
+        return bool(self._where)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._where
+
+    def __setitem__(self, key: RunKey, st: RunState) -> None:
+        priority = st.run.spec.priority
+        level = self._levels.get(priority)
+        if level is None:
+            level = self._levels[priority] = {}
+            bisect.insort(self._order, -priority)
+        level[key] = st
+        self._where[key] = priority
+
+    def __delitem__(self, key: RunKey) -> None:
+        priority = self._where.pop(key)
+        level = self._levels[priority]
+        del level[key]
+        if not level:
+            del self._levels[priority]
+            self._order.remove(-priority)
+
+    def pop(self, key: RunKey, default: RunState | None = None) -> RunState | None:
+        priority = self._where.get(key)
+        if priority is None:
+            return default
+        st = self._levels[priority][key]
+        del self[key]
+        return st
+
+    def values(self) -> Iterable[RunState]:
+        """In placement order; do not change the queue while iterating."""
+        levels = self._levels
+        if len(levels) == 1:
+            return next(iter(levels.values())).values()
+        return itertools.chain.from_iterable(levels[-p].values() for p in self._order)
+
+    def keys(self) -> Iterator[RunKey]:
+        return (st.key for st in self.values())

@@ -107,6 +107,9 @@ class RunSpec:
     cancel_requested: bool = False
     retry_policy: RetryPolicy = field(factory=RetryPolicy)
     ttl_seconds_after_finished: int | None = None
+    priority: int = 0
+    """kruntimes extension: Runs of a pool are placed highest priority first, FIFO among
+    equals. Immutable, like a Pod's priority."""
     extra: Mapping[str, Any] = field(factory=dict, converter=_frozen_map)
     """Spec fields this version does not know, kept so that they survive a round trip."""
 

@@ -82,6 +82,7 @@ def make_run(
     affinity: Affinity | None = None,
     retry: RetryPolicy | None = None,
     cancel_requested: bool = False,
+    priority: int = 0,
     phase: Phase = Phase.PENDING,
     attempt: int = 1,
     pod: str | None = None,
@@ -110,6 +111,7 @@ def make_run(
             resources=ResourceRequirements(requests or {}),
             retry_policy=retry if retry is not None else RetryPolicy(),
             cancel_requested=cancel_requested,
+            priority=priority,
         ),
         status=RunStatus(
             phase=phase,

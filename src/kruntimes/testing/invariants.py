@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from kruntimes.testing.reference import RefPod, RefRun
 
 
+_CAPACITY_WAITS = frozenset({WaitCode.NO_CAPACITY, WaitCode.NO_AVAILABLE_POD})
+
+
 class InvariantViolation(AssertionError):
     """The scheduler broke a guarantee; the message says which and for what."""
 
@@ -62,6 +65,7 @@ class InvariantChecks:
                 _fail("a second decision while one that can still land is outstanding", d)
             if isinstance(d, Bind):
                 self._check_bind(ref, d, now)
+                self._check_priority(ref, d, plan, now, scheduler)
                 ref.reserved = True  # later binds of this plan see the reservation
                 ref.pod, ref.pod_uid = d.pod, d.pod_uid
             elif isinstance(d, Requeue | Terminate):
@@ -128,6 +132,45 @@ class InvariantChecks:
                     d,
                 )
         self._check_affinity(ref, d)
+
+    def _check_priority(
+        self, ref: RefRun, d: Bind, plan: Plan, now: float, scheduler: Scheduler
+    ) -> None:
+        """No Run of the pool with a higher priority waits *for capacity* while this one
+        takes room on a Pod that it fits. (Affinity and plugins' filters may keep a Run off
+        a Pod for other reasons; the core then says so, and such Runs are left out.)
+        """
+        key = (ref.key[0], d.pod)
+        pod = self.pods[key].pod
+        assert pod is not None
+        used = self.usage(key)
+        free = {n: pod.capacity.get(n, 0) - used.get(n, 0) for n in pod.capacity}
+        priority, runtime = ref.run.spec.priority, ref.run.spec.runtime
+        for other in self.runs.values():
+            spec = other.run.spec
+            if (
+                spec.priority <= priority
+                or other.key[0] != ref.key[0]
+                or spec.runtime != runtime
+                or other.phase is not Phase.PENDING
+                or other.holds
+                or other.inflight
+                or other.reserved
+                or other.invalid
+                or spec.cancel_requested
+                or spec.affinity is not None
+                or other.not_before > now
+                or isinstance(_decision(plan, other.key), Bind)
+            ):
+                continue
+            fits = all(free.get(n, 0) >= q for n, q in other.requests.items() if q)
+            why = scheduler.why_waiting(other.key)
+            if fits and why is not None and why.code in _CAPACITY_WAITS:
+                _violation(
+                    f"{other.key} (priority {spec.priority}) waits while {ref.key} (priority "
+                    f"{priority}) takes room on {d.pod} that it fits",
+                    d,
+                )
 
     def _check_affinity(self, ref: RefRun, d: Bind) -> None:
         others = [h for h in self.holders(ref.key[0]) if h.key != ref.key]

@@ -255,6 +255,7 @@ def run_specs() -> st.SearchStrategy[RunSpec]:
         cancel_requested=st.booleans(),
         retry_policy=policies,
         ttl_seconds_after_finished=_optional(st.integers(0, 10**6)),
+        priority=st.integers(-(2**31), 2**31 - 1),
         extra=_extras,
     )
 

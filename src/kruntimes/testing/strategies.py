@@ -200,7 +200,8 @@ def runs(
     allow_invalid: bool = False,
     labels: st.SearchStrategy[dict[str, str]] | None = None,
 ) -> Run:
-    """A Pending Run with scheduler-relevant fields drawn: requests, labels, affinity, retry."""
+    """A Pending Run with scheduler-relevant fields drawn: requests, labels, affinity, retry,
+    priority (mostly the default, so that most Runs share a level)."""
     run_name = name if isinstance(name, str) else draw(name)
     return make_run(
         run_name,
@@ -210,6 +211,7 @@ def runs(
         labels=draw(labels if labels is not None else run_labels()),
         affinity=draw(affinities()),
         retry=draw(retry_policies()),
+        priority=draw(st.sampled_from((0, 0, 0, 1, -1, 5))),
     )
 
 

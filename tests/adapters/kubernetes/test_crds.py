@@ -402,6 +402,10 @@ EXPECTED_LIMITS: dict[str, list[tuple[Mapping[str, Any], str, str, Any]]] = {
         (RUN, "spec.retryPolicy.retryableReasons[]", "enum", list(L.RETRYABLE_REASONS)),
     ],
     "spec.ttlSecondsAfterFinished": [(RUN, "spec.ttlSecondsAfterFinished", "minimum", 0)],
+    "spec.priority": [
+        (RUN, "spec.priority", "minimum", L.PRIORITY_MIN),
+        (RUN, "spec.priority", "maximum", L.PRIORITY_MAX),
+    ],
     "status.message": [(RUN, "status.message", "maxLength", L.MESSAGE_MAX)],
     "status.outputs": [
         (RUN, "status.outputs", "maxProperties", L.OUTPUTS_MAX_KEYS),
@@ -765,6 +769,7 @@ BOUNDARIES = [
     (RUN, "spec.timeout", "1.5h", "10 minutes"),
     (RUN, "spec.resources", {"requests": {"runs": "2k"}}, {"requests": {"runs": "lots"}}),
     (RUN, "spec.ttlSecondsAfterFinished", 0, -1),
+    (RUN, "spec.priority", -5, 2**31),
     (
         RUN,
         "spec.affinity",

@@ -135,6 +135,10 @@ _FIELDS: Mapping[tuple[type, str], Schema] = {
     (m.RunSpec, "ttl_seconds_after_finished"): _doc(
         "Delete the Run this long after it finished; unset or 0: keep.", **_range(0)
     ),
+    (m.RunSpec, "priority"): _doc(
+        "kruntimes extension: placed highest first within a pool, FIFO among equals.",
+        **_range(limits.PRIORITY_MIN, limits.PRIORITY_MAX),
+    ),
     (m.RunSource, "inline"): _doc(
         f"The code itself; at most {limits.INLINE_MAX_BYTES} bytes ({_BYTES_NOTE}).",
         **_chars(limits.INLINE_MAX_BYTES),
