@@ -81,13 +81,7 @@ class KubeletSimulator:
         self._deployments: dict[str, dict[str, Any]] = {}
         self._pods: dict[str, _PodProcesses] = {}
         self._changed = trio.Event()
-        self._pods_changed = trio.Event()
         self._nursery: trio.Nursery | None = None
-
-    @property
-    def pods(self) -> dict[str, str]:
-        """Live Pods: name -> Deployment."""
-        return {name: p.deployment for name, p in self._pods.items()}
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         path = f"/apis/apps/v1/namespaces/{self.namespace}/deployments"
@@ -121,15 +115,6 @@ class KubeletSimulator:
                 body={"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0},
             )
         self._poke()
-
-    async def wait_pods(self, count: int) -> None:
-        """Until `count` Pods run (their agents may not heartbeat yet)."""
-        while len(self._pods) < count:
-            await self._pods_changed.wait()
-
-    def _notify_pods(self) -> None:
-        self._pods_changed.set()
-        self._pods_changed = trio.Event()
 
     # -- reconciling ----------------------------------------------------------
 
@@ -199,7 +184,6 @@ class KubeletSimulator:
             await processes.start(self._nursery, created, self._container_env, self._agent_command)
             created["status"] = running_ready_status(0.0, heartbeat=False)
             await self.api.request("PUT", f"{path}/{name}/status", body=created)
-            self._notify_pods()
 
     def _container_env(self) -> dict[str, str]:
         return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
@@ -224,7 +208,6 @@ class KubeletSimulator:
         processes = self._pods.pop(name, None)
         if processes is not None:
             await processes.stop()
-            self._notify_pods()
 
 
 class _PodProcesses:

@@ -17,7 +17,6 @@ here, so a broken adapter cannot break the environment that tests it.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -29,7 +28,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -415,13 +414,3 @@ def _terminate(process: subprocess.Popen[bytes] | None) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-
-
-@contextlib.contextmanager
-def kube_test_env(**options: Any) -> Iterator[KubeTestEnv]:
-    """`with kube_test_env() as env:` — `KubeTestEnv.start(**options)`, stopped on exit."""
-    env = KubeTestEnv.start(**options)
-    try:
-        yield env
-    finally:
-        env.stop()

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from attrs import evolve
-
 from kruntimes.adapters.kubernetes.api import KubeApi
 from kruntimes.adapters.kubernetes.pods import pod_from_v1
 from kruntimes.model import RuntimePod
@@ -50,16 +48,6 @@ class FakeKubelet:
         seen = pod_from_v1(updated)
         assert seen is not None
         return seen
-
-    async def set_ready(self, namespace: str, name: str, ready: bool) -> RuntimePod:
-        current = await self.get(namespace, name)
-        return await self.put_pod(evolve(current, ready=ready))
-
-    async def get(self, namespace: str, name: str) -> RuntimePod:
-        document = await self.api.request("GET", f"/api/v1/namespaces/{namespace}/pods/{name}")
-        pod = pod_from_v1(document)
-        assert pod is not None, f"{namespace}/{name} is not a Runtime Pod"
-        return pod
 
     async def delete_pod(self, namespace: str, name: str) -> None:
         """Delete at once (grace period 0): no kubelet will confirm a graceful deletion."""

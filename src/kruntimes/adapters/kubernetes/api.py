@@ -132,11 +132,6 @@ class KubeApi:
             return api
         return cls.from_kubeconfig(kubeconfig, context=context, give_up_after=give_up_after)
 
-    @property
-    def server(self) -> str:
-        """The apiserver's URL, for messages."""
-        return str(self._client.configuration.host)
-
     def statistics(self) -> ApiStatistics:
         with self._lock:
             return ApiStatistics(dict(self._counts), self._retries)
