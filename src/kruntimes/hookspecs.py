@@ -198,6 +198,20 @@ def kruntimes_classify_failure(
 
 
 @hookspec(firstresult=True)
+def kruntimes_run_priority(run: Run) -> int | None:
+    """The priority a Run is placed with, for example resolved from a priority class name.
+
+    :param run: a Run the core sees for the first time.
+    :return: an integer (higher is placed first), or None for `spec.priority`.
+
+    First result wins. Called once per Run, when the core first tracks it (a
+    Run's priority, like `spec.priority`, never changes afterwards).
+
+    Added in 0.2.
+    """
+
+
+@hookspec(firstresult=True)
 def kruntimes_is_retryable(run: Run, reason: str) -> bool | None:
     """Override whether a failure `reason` is retryable for `run`.
 

@@ -266,6 +266,7 @@ class PluggyPolicy:
         self._reserve = DirectHook(pm, "kruntimes_reserve", ("run", "pod", "cluster"))
         self._unreserve = DirectHook(pm, "kruntimes_unreserve", ("run", "pod", "cluster"))
         self._is_retryable = DirectHook(pm, "kruntimes_is_retryable", ("run", "reason"))
+        self._run_priority = DirectHook(pm, "kruntimes_run_priority", ("run",))
 
     def pod_availability(self, pod: RuntimePod, now: float) -> Availability:
         verdicts: list[Availability] = self._availability.call(pod, now, self.config)
@@ -325,6 +326,10 @@ class PluggyPolicy:
     def is_retryable(self, run: Run, reason: str) -> bool | None:
         result: bool | None = self._is_retryable(run, reason)
         return result
+
+    def run_priority(self, run: Run) -> int:
+        result: int | None = self._run_priority(run)
+        return run.spec.priority if result is None else result
 
     def classify_failure(self, run: Run, exit_code: int | None, message: str, reason: str) -> str:
         result: str | None = self._hook.kruntimes_classify_failure(

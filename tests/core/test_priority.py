@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
 from attrs import evolve
 
-from kruntimes import new_scheduler
+from kruntimes import hookimpl, new_scheduler
 from kruntimes.codec import validate_run, validate_run_update
 from kruntimes.core import Bind, Wait
-from kruntimes.model import WaitCode
+from kruntimes.model import Run, WaitCode
 from kruntimes.testing.builders import make_pod, make_run
 
 NOW = 1_000.0
@@ -69,3 +71,23 @@ def test_every_run_binds_once_capacity_allows(priorities: list[int]) -> None:
     order = bound(scheduler.cycle(NOW))
     expected = sorted(range(len(priorities)), key=lambda i: (-priorities[i], i))
     assert order == [f"r{i}" for i in expected]
+
+
+class PriorityClasses:
+    """Resolves the label `priority-class` to a number, as a platform's plugin would."""
+
+    CLASSES: ClassVar[dict[str, int]] = {"critical": 1000, "batch": -10}
+
+    @hookimpl
+    def kruntimes_run_priority(self, run: Run) -> int | None:
+        name = run.metadata.labels.get("priority-class")
+        return self.CLASSES.get(name) if name is not None else None
+
+
+def test_a_plugin_resolves_priority_classes() -> None:
+    scheduler = new_scheduler(plugins=[PriorityClasses()])
+    scheduler.pod_upserted(make_pod("p0", capacity={"runs": 2}, heartbeat=NOW))
+    scheduler.run_upserted(make_run("plain", priority=5))
+    scheduler.run_upserted(make_run("nightly", labels={"priority-class": "batch"}))
+    scheduler.run_upserted(make_run("pager", labels={"priority-class": "critical"}))
+    assert bound(scheduler.cycle(NOW)) == ["pager", "plain"]

@@ -100,6 +100,10 @@ class Policy(Protocol):
 
     def is_retryable(self, run: Run, reason: str) -> bool | None: ...
 
+    def run_priority(self, run: Run) -> int:
+        """The Run's placement priority (`spec.priority` unless a plugin resolves another)."""
+        ...
+
 
 __all__ = [
     "Availability",

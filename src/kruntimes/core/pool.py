@@ -132,10 +132,11 @@ class Pool:
 
 
 class PendingQueue:
-    """Pending Runs in placement order: `spec.priority` descending, then arrival (FIFO).
+    """Pending Runs in placement order: priority descending, then arrival (FIFO).
 
     One dict per priority level, so the common case (one level) costs what a
-    plain dict does; a Run's priority is immutable, so it never moves level.
+    plain dict does; a Run's priority (`RunState.priority`) is fixed when the
+    core first sees it, so it never moves level.
     """
 
     __slots__ = ("_levels", "_order", "_where")
@@ -156,7 +157,7 @@ class PendingQueue:
         return key in self._where
 
     def __setitem__(self, key: RunKey, st: RunState) -> None:
-        priority = st.run.spec.priority
+        priority = st.priority
         level = self._levels.get(priority)
         if level is None:
             level = self._levels[priority] = {}

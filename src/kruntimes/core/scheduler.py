@@ -148,7 +148,10 @@ class Scheduler(HolderIndex):
             return
         if st is None:
             request = request_of(run.spec.resources.requests)
-            st = RunState(key, run, (key[0], run.spec.runtime), request, next(self._seq))
+            priority = self.policy.run_priority(run)
+            st = RunState(
+                key, run, (key[0], run.spec.runtime), request, next(self._seq), priority=priority
+            )
             self._runs[key] = st
             problem = invalid_request(request)
             if problem is not None:

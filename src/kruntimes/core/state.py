@@ -35,6 +35,7 @@ class RunState:
         "pod",
         "pod_uid",
         "pool",
+        "priority",
         "request",
         "reserved",
         "run",
@@ -42,9 +43,13 @@ class RunState:
         "wait",
     )
 
-    def __init__(self, key: RunKey, run: Run, pool: PoolKey, request: Request, seq: int) -> None:
+    def __init__(
+        self, key: RunKey, run: Run, pool: PoolKey, request: Request, seq: int, *, priority: int = 0
+    ) -> None:
         self.key = key
         self.run = run
+        self.priority = priority
+        """Fixed when the core first sees the Run (`Policy.run_priority`)."""
         self.pool = pool
         self.request = request
         self.seq = seq

@@ -145,11 +145,12 @@ class InvariantChecks:
         assert pod is not None
         used = self.usage(key)
         free = {n: pod.capacity.get(n, 0) - used.get(n, 0) for n in pod.capacity}
-        priority, runtime = ref.run.spec.priority, ref.run.spec.runtime
+        rank = scheduler.policy.run_priority
+        priority, runtime = rank(ref.run), ref.run.spec.runtime
         for other in self.runs.values():
             spec = other.run.spec
             if (
-                spec.priority <= priority
+                rank(other.run) <= priority
                 or other.key[0] != ref.key[0]
                 or spec.runtime != runtime
                 or other.phase is not Phase.PENDING
@@ -167,7 +168,7 @@ class InvariantChecks:
             why = scheduler.why_waiting(other.key)
             if fits and why is not None and why.code in _CAPACITY_WAITS:
                 _violation(
-                    f"{other.key} (priority {spec.priority}) waits while {ref.key} (priority "
+                    f"{other.key} (priority {rank(other.run)}) waits while {ref.key} (priority "
                     f"{priority}) takes room on {d.pod} that it fits",
                     d,
                 )
