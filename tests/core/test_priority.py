@@ -91,3 +91,20 @@ def test_a_plugin_resolves_priority_classes() -> None:
     scheduler.run_upserted(make_run("nightly", labels={"priority-class": "batch"}))
     scheduler.run_upserted(make_run("pager", labels={"priority-class": "critical"}))
     assert bound(scheduler.cycle(NOW)) == ["pager", "plain"]
+
+
+def test_runs_behind_a_full_pool_say_that_higher_priorities_wait_ahead() -> None:
+    scheduler = new_scheduler()
+    scheduler.pod_upserted(make_pod("p0", capacity={"runs": 1}, heartbeat=NOW))
+    scheduler.run_upserted(make_run("running"))
+    scheduler.cycle(NOW)
+    for name, priority in [("low", 0), ("high", 5), ("also-high", 5)]:
+        scheduler.run_upserted(make_run(name, priority=priority))
+    scheduler.cycle(NOW + 1)
+    high = scheduler.why_waiting(("default", "high"))
+    low = scheduler.why_waiting(("default", "low"))
+    assert high is not None
+    assert high.code is WaitCode.NO_CAPACITY
+    assert low is not None
+    assert low.code is WaitCode.LOWER_PRIORITY
+    assert "priority 5" in low.message

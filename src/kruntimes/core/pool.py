@@ -188,5 +188,9 @@ class PendingQueue:
             return next(iter(levels.values())).values()
         return itertools.chain.from_iterable(levels[-p].values() for p in self._order)
 
+    def highest(self) -> int | None:
+        """The highest priority waiting here, if any."""
+        return -self._order[0] if self._order else None
+
     def keys(self) -> Iterator[RunKey]:
         return (st.key for st in self.values())

@@ -94,6 +94,10 @@ class SchedulerStatistics:
     wakeups: dict[str, int]
 
 
+_ROOM = frozenset({WaitCode.NO_AVAILABLE_POD, WaitCode.NO_CAPACITY, WaitCode.LOWER_PRIORITY})
+"""Reasons to wait that are about room on the pool's Pods."""
+
+
 def _pool_wait(head: WaitReason, pool: Pool) -> WaitReason:
     if head.code in (WaitCode.NO_POD_FOR_RUNTIME, WaitCode.NO_AVAILABLE_POD, WaitCode.NO_CAPACITY):
         return head
@@ -579,8 +583,20 @@ class Scheduler(HolderIndex):
         if st.not_before > 0.0:
             return WaitReason(WaitCode.BACKOFF, f"attempt {st.attempt} backs off", st.not_before)
         pool = self._pools.get(st.pool)
-        if pool is not None and pool.wait is not None and st.wait is None:
-            return pool.wait
+        if (
+            pool is not None
+            and pool.wait is not None
+            and (st.wait is None or st.wait.code in _ROOM)
+        ):
+            # The pool is full: Runs of a higher priority come first when room frees up.
+            highest = pool.pending.highest()
+            if highest is not None and highest > st.priority:
+                return WaitReason(
+                    WaitCode.LOWER_PRIORITY,
+                    f"Runs of priority {highest} wait ahead; {pool.wait.message}",
+                )
+            if st.wait is None:
+                return pool.wait
         return st.wait if st.wait is not None else (pool.wait if pool is not None else None)
 
     def pending_keys(self) -> list[RunKey]:

@@ -10,6 +10,7 @@ Nothing polls: between events the loop sleeps until `next_wakeup`.
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections.abc import Callable
 from typing import Any
@@ -56,9 +57,13 @@ class SchedulerLoop:
         each write in milliseconds, so the Kubernetes controller overlaps them."""
         self._write_slots = trio.Semaphore(self._write_concurrency)
         self._writers: trio.Nursery | None = None
-        self._unreported: dict[tuple[str, str], tuple[Wait, float]] = {}
-        """Wait reasons not written yet: only a wait that lasts `wait_report_delay` is
-        written, so a burst that is placed within a second costs no extra write per Run."""
+        self._unreported: dict[tuple[str, str], float] = {}
+        self._report_due: list[tuple[float, tuple[str, str]]] = []
+        """A heap of `(due, Run)` over `_unreported` (entries whose due moved are skipped)."""
+        """Runs whose reason to wait is not written yet, and when to write it: every Pending
+        Run is looked at `wait_report_delay` after it arrived (or was told to wait), so a
+        burst placed within a second costs no extra write, and a Run far back in a full
+        pool (never examined by the core) still shows why it waits."""
         self._changed = trio.Event()
         self.scheduler: Scheduler = new_scheduler()
         self.cycles = 0
@@ -93,9 +98,12 @@ class SchedulerLoop:
         pods = await self._store.list_pods(self._namespace)
         for pod in pods.items:
             self.scheduler.pod_upserted(pod)
+        now = self._clock()
         for run in runs.items:
             self._runs[run.key] = run
             self.scheduler.run_upserted(run)
+            if run.status.phase is Phase.PENDING:
+                self._report_later(run.key, now)
         nursery.start_soon(self._watch_runs, runs.resource_version)
         nursery.start_soon(self._watch_pods, pods.resource_version)
 
@@ -113,6 +121,8 @@ class SchedulerLoop:
                     if cached is None or not _older(run, cached):
                         self._runs[run.key] = run
                     self.scheduler.run_upserted(run)
+                    if cached is None and run.status.phase is Phase.PENDING:
+                        self._report_later(run.key, self._clock())
                 self._poke()
         raise Gone("the Run watch ended")
 
@@ -146,8 +156,8 @@ class SchedulerLoop:
                 await trio.lowlevel.checkpoint()
                 continue  # more to place: let watches run, then go on
             wakeups = [plan.next_wakeup] if plan.next_wakeup is not None else []
-            if self._unreported:
-                wakeups.append(min(due for _, due in self._unreported.values()))
+            if self._report_due:
+                wakeups.append(self._report_due[0][0])
             deadline = (
                 trio.current_time() + max(0.0, min(wakeups) - self._clock())
                 if wakeups
@@ -156,9 +166,18 @@ class SchedulerLoop:
             with trio.move_on_at(deadline):
                 await self._changed.wait()
 
+    def _report_later(self, key: tuple[str, str], now: float) -> None:
+        if key not in self._unreported:
+            due = now + self._wait_report_delay
+            self._unreported[key] = due
+            heapq.heappush(self._report_due, (due, key))
+
     async def _report_waits(self, now: float) -> None:
-        due = [key for key, (_, at) in self._unreported.items() if at <= now]
-        for key in due:
+        heap = self._report_due
+        while heap and heap[0][0] <= now:
+            due, key = heapq.heappop(heap)
+            if self._unreported.get(key) != due:
+                continue  # decided meanwhile, or due again later
             del self._unreported[key]
             reason = self.scheduler.why_waiting(key)  # still waiting? then say why, as of now
             if reason is not None:
@@ -168,7 +187,7 @@ class SchedulerLoop:
         writes: list[Decision] = []
         for decision in plan.decisions:
             if isinstance(decision, Wait):
-                self._unreported[decision.run] = (decision, now + self._wait_report_delay)
+                self._report_later(decision.run, now)
             else:
                 self._unreported.pop(decision.run, None)
                 writes.append(decision)
@@ -196,7 +215,7 @@ class SchedulerLoop:
             return
         try:
             new = self._updated(run, decision, now)
-            if new is not None:
+            if new is not None and new != run:  # e.g. the same reason to wait: no write
                 # The write's result is newer than anything the watch has delivered;
                 # caching it keeps the next decision on this Run from a needless Conflict.
                 self._runs[run.key] = await self._store.update_status(new)

@@ -81,4 +81,5 @@ class WaitCode(StrEnum):
     AFFINITY_UNSATISFIED = "AffinityUnsatisfied"
     FILTERED = "Filtered"
     BACKOFF = "Backoff"
+    LOWER_PRIORITY = "LowerPriority"
     RESERVE_REJECTED = "ReserveRejected"

@@ -18,7 +18,9 @@ if TYPE_CHECKING:
     from kruntimes.testing.reference import RefPod, RefRun
 
 
-_CAPACITY_WAITS = frozenset({WaitCode.NO_CAPACITY, WaitCode.NO_AVAILABLE_POD})
+_CAPACITY_WAITS = frozenset(
+    {WaitCode.NO_CAPACITY, WaitCode.NO_AVAILABLE_POD, WaitCode.LOWER_PRIORITY}
+)
 
 
 class InvariantViolation(AssertionError):
