@@ -41,6 +41,7 @@ class SchedulerLoop:
         clock: Clock = time.time,
         max_binds_per_cycle: int = 1024,
         wait_report_delay: float = 1.0,
+        backlog_report_delay: float = 5.0,
         metrics: SchedulerMetrics | None = None,
         write_concurrency: int = 1,
     ) -> None:
@@ -52,6 +53,7 @@ class SchedulerLoop:
         self._metrics = metrics if metrics is not None else SchedulerMetrics()
         self._runs: dict[tuple[str, str], Run] = {}
         self._wait_report_delay = wait_report_delay
+        self._backlog_report_delay = backlog_report_delay
         self._write_concurrency = max(1, write_concurrency)
         """Decisions written at once: 1 for in-process stores; a remote apiserver answers
         each write in milliseconds, so the Kubernetes controller overlaps them."""
@@ -60,10 +62,11 @@ class SchedulerLoop:
         self._unreported: dict[tuple[str, str], float] = {}
         self._report_due: list[tuple[float, tuple[str, str]]] = []
         """A heap of `(due, Run)` over `_unreported` (entries whose due moved are skipped)."""
-        """Runs whose reason to wait is not written yet, and when to write it: every Pending
-        Run is looked at `wait_report_delay` after it arrived (or was told to wait), so a
-        burst placed within a second costs no extra write, and a Run far back in a full
-        pool (never examined by the core) still shows why it waits."""
+        """Runs whose reason to wait is not written yet, and when to write it: a Run the core
+        told to wait is looked at `wait_report_delay` later, so a burst placed within a
+        second costs no extra write; every other Pending Run `backlog_report_delay` after it
+        arrived, so one far back in a full pool's queue (never examined by the core) still
+        shows why it waits, without a write per Run for short backlogs."""
         self._changed = trio.Event()
         self.scheduler: Scheduler = new_scheduler()
         self.cycles = 0
@@ -103,7 +106,7 @@ class SchedulerLoop:
             self._runs[run.key] = run
             self.scheduler.run_upserted(run)
             if run.status.phase is Phase.PENDING:
-                self._report_later(run.key, now)
+                self._report_later(run.key, now, self._backlog_report_delay)
         nursery.start_soon(self._watch_runs, runs.resource_version)
         nursery.start_soon(self._watch_pods, pods.resource_version)
 
@@ -122,7 +125,7 @@ class SchedulerLoop:
                         self._runs[run.key] = run
                     self.scheduler.run_upserted(run)
                     if cached is None and run.status.phase is Phase.PENDING:
-                        self._report_later(run.key, self._clock())
+                        self._report_later(run.key, self._clock(), self._backlog_report_delay)
                 self._poke()
         raise Gone("the Run watch ended")
 
@@ -166,9 +169,9 @@ class SchedulerLoop:
             with trio.move_on_at(deadline):
                 await self._changed.wait()
 
-    def _report_later(self, key: tuple[str, str], now: float) -> None:
-        if key not in self._unreported:
-            due = now + self._wait_report_delay
+    def _report_later(self, key: tuple[str, str], now: float, delay: float) -> None:
+        due = now + delay
+        if self._unreported.get(key, due + 1) > due:  # keep the earliest
             self._unreported[key] = due
             heapq.heappush(self._report_due, (due, key))
 
@@ -187,7 +190,7 @@ class SchedulerLoop:
         writes: list[Decision] = []
         for decision in plan.decisions:
             if isinstance(decision, Wait):
-                self._report_later(decision.run, now)
+                self._report_later(decision.run, now, self._wait_report_delay)
             else:
                 self._unreported.pop(decision.run, None)
                 writes.append(decision)
