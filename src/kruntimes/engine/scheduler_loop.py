@@ -60,13 +60,13 @@ class SchedulerLoop:
         self._write_slots = trio.Semaphore(self._write_concurrency)
         self._writers: trio.Nursery | None = None
         self._unreported: dict[tuple[str, str], float] = {}
-        self._report_due: list[tuple[float, tuple[str, str]]] = []
-        """A heap of `(due, Run)` over `_unreported` (entries whose due moved are skipped)."""
         """Runs whose reason to wait is not written yet, and when to write it: a Run the core
         told to wait is looked at `wait_report_delay` later, so a burst placed within a
         second costs no extra write; every other Pending Run `backlog_report_delay` after it
         arrived, so one far back in a full pool's queue (never examined by the core) still
         shows why it waits, without a write per Run for short backlogs."""
+        self._report_due: list[tuple[float, tuple[str, str]]] = []
+        """A heap of `(due, Run)` over `_unreported` (entries whose due moved are skipped)."""
         self._changed = trio.Event()
         self.scheduler: Scheduler = new_scheduler()
         self.cycles = 0
