@@ -67,7 +67,7 @@ class CountingReservations:
 
 def contract_for(plugin: type) -> PlacementPolicyContract:
     class Contract(PlacementPolicyContract):
-        max_examples = 100
+        max_examples = 400  # generation only, and it stops at the first failure it finds
 
         def plugins(self) -> list[object]:
             return [plugin()]
