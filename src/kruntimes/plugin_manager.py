@@ -361,7 +361,20 @@ def new_scheduler(
 ) -> Scheduler:
     """A `Scheduler` with the built-in plugins, installed plugins and `plugins`."""
     config = config if config is not None else SchedulerConfig()
+    policy = new_policy(config, plugins, load_entry_points=load_entry_points, **pm_options)
+    return Scheduler(policy, config)
+
+
+def new_policy(
+    config: SchedulerConfig,
+    plugins: Iterable[object | tuple[str, object]] = (),
+    *,
+    load_entry_points: bool = True,
+    **pm_options: Any,
+) -> PluggyPolicy:
+    """The policy of `config` over the built-in, installed and given plugins: one per engine
+    or controller, shared by the fresh `Scheduler`s it makes after each re-list."""
     pm = create_plugin_manager(
         plugins, disabled=config.disabled_plugins, load_entry_points=load_entry_points, **pm_options
     )
-    return Scheduler(PluggyPolicy(pm, config), config)
+    return PluggyPolicy(pm, config)

@@ -29,7 +29,7 @@ from kruntimes.engine.dispatch import RunDispatcher
 from kruntimes.engine.local_pods import ENGINE_ENV, LocalPods, fence
 from kruntimes.engine.scheduler_loop import SchedulerLoop
 from kruntimes.model import ObjectMeta, Runtime, RuntimeSpec
-from kruntimes.plugin_manager import PluggyPolicy, create_plugin_manager
+from kruntimes.plugin_manager import new_policy
 from kruntimes.runtimes.api import LogSink, RuntimeClient, RuntimeError_
 from kruntimes.runtimes.native import NativeRuntimeClient
 from kruntimes.store import (
@@ -132,12 +132,9 @@ class EmbeddedEngine:
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         config = self.config
-        pm = create_plugin_manager(
-            config.plugins,
-            disabled=config.scheduler.disabled_plugins,
-            load_entry_points=config.load_entry_points,
+        policy = new_policy(
+            config.scheduler, config.plugins, load_entry_points=config.load_entry_points
         )
-        policy = PluggyPolicy(pm, config.scheduler)
         registry = policy.runtime_registry()
         store = self.store = self._open_store()
         state = config.state_dir

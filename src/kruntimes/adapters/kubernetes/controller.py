@@ -29,7 +29,7 @@ from kruntimes.adapters.kubernetes.store import KubeStore
 from kruntimes.core import Scheduler, SchedulerConfig
 from kruntimes.engine.metrics import SchedulerMetrics
 from kruntimes.engine.scheduler_loop import SchedulerLoop
-from kruntimes.plugin_manager import PluggyPolicy, create_plugin_manager
+from kruntimes.plugin_manager import new_policy
 
 log = structlog.get_logger("kruntimes.controller")
 
@@ -97,12 +97,9 @@ class Controller:
     async def _lead(self, task_status: Any) -> None:
         """Everything that writes: only while this replica leads."""
         options = self.options
-        pm = create_plugin_manager(
-            options.plugins,
-            disabled=options.scheduler.disabled_plugins,
-            load_entry_points=options.load_entry_points,
+        policy = new_policy(
+            options.scheduler, options.plugins, load_entry_points=options.load_entry_points
         )
-        policy = PluggyPolicy(pm, options.scheduler)
         self.scheduler_loops = [
             SchedulerLoop(
                 self.store,
