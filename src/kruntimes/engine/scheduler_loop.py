@@ -22,7 +22,16 @@ from kruntimes import status
 from kruntimes.core import Bind, Decision, Plan, Requeue, Scheduler, Terminate, Wait
 from kruntimes.engine.metrics import SchedulerMetrics
 from kruntimes.model import IllegalTransition, Phase, Run
-from kruntimes.store.port import Conflict, EventType, Gone, Invalid, NotFound, Store, StoreError
+from kruntimes.store.port import (
+    Conflict,
+    EventType,
+    Gone,
+    Invalid,
+    NotFound,
+    Store,
+    StoreError,
+    resource_version_before,
+)
 
 log = structlog.get_logger("kruntimes.scheduler")
 
@@ -121,7 +130,10 @@ class SchedulerLoop:
                     self.scheduler.run_deleted(run.key)
                 else:
                     cached = self._runs.get(run.key)
-                    if cached is None or not _older(run, cached):
+                    version = run.metadata.resource_version
+                    if cached is None or not resource_version_before(
+                        version, cached.metadata.resource_version
+                    ):
                         self._runs[run.key] = run
                     self.scheduler.run_upserted(run)
                     if cached is None and run.status.phase is Phase.PENDING:
@@ -253,13 +265,3 @@ class SchedulerLoop:
                 run, decision.phase, decision.reason.value, decision.message, now
             )
         raise TypeError(f"unknown decision {decision!r}")  # pragma: no cover
-
-
-def _older(a: Run, b: Run) -> bool:
-    """Whether `a` is an older version than `b`, when resource versions are comparable.
-
-    Resource versions are opaque in general, but etcd's and the embedded
-    store's are integers; otherwise the watch order decides (never older).
-    """
-    ra, rb = a.metadata.resource_version, b.metadata.resource_version
-    return ra.isdigit() and rb.isdigit() and int(ra) < int(rb)

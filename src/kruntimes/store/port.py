@@ -102,6 +102,15 @@ class Listing(Generic[T]):
     resource_version: str
 
 
+def resource_version_before(version: str, than: str) -> bool:
+    """Whether `version` is older than `than`, when resource versions are comparable.
+
+    They are opaque in general, but etcd's and the embedded stores' are
+    integers; otherwise the watch order decides (never older).
+    """
+    return version.isdigit() and than.isdigit() and int(version) < int(than)
+
+
 class Store(Protocol):
     async def create(self, obj: Obj) -> Obj: ...
 

@@ -69,6 +69,7 @@ from kruntimes.store.port import (
     Listing,
     NotFound,
     StoreError,
+    resource_version_before,
 )
 
 log = structlog.get_logger("kruntimes.runtime_controller")
@@ -293,7 +294,9 @@ class RuntimeController:
         if (
             cached is None
             or cached.metadata.uid != runtime.metadata.uid
-            or not _older(runtime.metadata.resource_version, cached.metadata.resource_version)
+            or not resource_version_before(
+                runtime.metadata.resource_version, cached.metadata.resource_version
+            )
         ):
             self._runtimes[key] = runtime
 
@@ -480,11 +483,6 @@ def _not_ready(
     if not any(c.type == READY for c in conditions):
         return (*conditions, cond)[-MAX_CONDITIONS:]
     return tuple(cond if c.type == READY else c for c in conditions)
-
-
-def _older(version: str, than: str) -> bool:
-    """Whether `version` is before `than`, when both are integers (etcd's are); else never."""
-    return version.isdigit() and than.isdigit() and int(version) < int(than)
 
 
 def _not_older(version: str, than: str) -> bool:

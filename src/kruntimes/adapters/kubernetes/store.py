@@ -31,9 +31,7 @@ from kruntimes.codec import (
     FieldError,
     ValidationError,
     run_from_dict,
-    run_to_dict,
     runtime_from_dict,
-    runtime_to_dict,
     validate_run,
     validate_run_status,
     validate_run_update,
@@ -51,6 +49,7 @@ from kruntimes.store.port import (
     Unsupported,
     WatchEvent,
 )
+from kruntimes.store.wire import encode, kind_of
 
 GROUP_PATH = f"/apis/{API_VERSION}"
 _PLURAL = {"Run": "runs", "Runtime": "runtimes"}
@@ -90,7 +89,7 @@ class KubeStore:
     # -- Runs and Runtimes ----------------------------------------------------
 
     async def create(self, obj: Obj) -> Obj:
-        kind = "Run" if isinstance(obj, Run) else "Runtime"
+        kind = kind_of(obj)
         meta = obj.metadata
         if not meta.name and not meta.extra.get("generateName"):
             raise Invalid("metadata.name: required")
@@ -154,7 +153,7 @@ class KubeStore:
             _check(validate_run_status(obj.status))
         else:
             _check(validate_runtime(obj))
-        kind = "Run" if isinstance(obj, Run) else "Runtime"
+        kind = kind_of(obj)
         path = self._path(kind, obj.metadata.namespace, obj.metadata.name) + "/status"
         stored = await self._put(path, obj)
         return cast(Obj, self._decode(kind, stored))
@@ -166,7 +165,7 @@ class KubeStore:
         validation rules would (immutable fields) on servers without them.
         """
         self._require_version(obj)
-        kind = "Run" if isinstance(obj, Run) else "Runtime"
+        kind = kind_of(obj)
         meta = obj.metadata
         path = self._path(kind, meta.namespace, meta.name)
         if isinstance(obj, Run):
@@ -224,7 +223,7 @@ class KubeStore:
         try:
             return await self.api.request("PUT", path, body=self._encode(obj))
         except Conflict:
-            kind = "Run" if isinstance(obj, Run) else "Runtime"
+            kind = kind_of(obj)
             await self.api.request(
                 "GET", self._path(kind, obj.metadata.namespace, obj.metadata.name)
             )
@@ -236,7 +235,7 @@ class KubeStore:
 
     @staticmethod
     def _encode(obj: Run | Runtime) -> dict[str, Any]:
-        document = run_to_dict(obj) if isinstance(obj, Run) else runtime_to_dict(obj)
+        document = encode(obj)
         for condition in document.get("status", {}).get("conditions", ()):
             for key in _OMITTED_WHEN_EMPTY:
                 if condition.get(key) == "":
