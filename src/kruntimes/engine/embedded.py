@@ -30,8 +30,8 @@ from kruntimes.engine.local_pods import ENGINE_ENV, LocalPods, fence
 from kruntimes.engine.scheduler_loop import SchedulerLoop
 from kruntimes.model import ObjectMeta, Runtime, RuntimeSpec
 from kruntimes.plugin_manager import new_policy
-from kruntimes.runtimes.api import LogSink, RuntimeClient, RuntimeError_
-from kruntimes.runtimes.native import NativeRuntimeClient
+from kruntimes.runtimes.api import LogSink, RuntimeClient
+from kruntimes.runtimes.native import connect_when_listening
 from kruntimes.store import (
     AlreadyExists,
     EventType,
@@ -101,15 +101,13 @@ class EngineConfig:
 
 async def connect_native(socket: Path, sink: LogSink, proc: trio.Process) -> RuntimeClient:
     """Connect to a freshly started server, waiting for it to listen (or to die trying)."""
-    delay = 0.002
-    while True:
-        if proc.poll() is not None:
-            raise OSError(f"runtime server exited with code {proc.returncode} before listening")
-        if socket.exists():
-            with contextlib.suppress(RuntimeError_):
-                return await NativeRuntimeClient(str(socket), log_sink=sink).connect()
-        await trio.sleep(delay)
-        delay = min(delay * 2, 0.1)
+
+    def gone() -> str | None:
+        if proc.poll() is None:
+            return None
+        return f"runtime server exited with code {proc.returncode} before listening"
+
+    return await connect_when_listening(str(socket), sink, gone=gone)
 
 
 class EmbeddedEngine:

@@ -28,7 +28,7 @@ from kruntimes.agent.logs import LogStore
 from kruntimes.engine.dispatch import RunDispatcher
 from kruntimes.model import RUNTIME_LABEL, Runtime, RuntimePod
 from kruntimes.registry import RuntimeKind, RuntimeRegistry
-from kruntimes.runtimes.api import LogSink, RuntimeClient, RuntimeError_
+from kruntimes.runtimes.api import ForwardingSink, LogSink, RuntimeClient, RuntimeError_
 from kruntimes.store.follow import follow
 from kruntimes.store.port import NotFound, Store
 
@@ -163,7 +163,7 @@ class LocalPods:
                 capacity=self._capacity(runtime, kind),
                 ready=True,
             )
-            sink = _ForwardingSink()
+            sink = ForwardingSink()
             with trio.fail_after(30):
                 client = await self._connect(socket, sink, proc)
             agent = Agent(
@@ -228,14 +228,3 @@ def fence(value: str, variable: str = POD_UID_ENV) -> list[int]:
                 os.kill(int(entry.name), signal.SIGKILL)
                 killed.append(int(entry.name))
     return killed
-
-
-class _ForwardingSink:
-    """A log sink that exists before its agent does (the client is made first)."""
-
-    def __init__(self) -> None:
-        self.target: LogSink | None = None
-
-    async def __call__(self, chunk: Any) -> None:
-        if self.target is not None:
-            await self.target(chunk)

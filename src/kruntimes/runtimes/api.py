@@ -84,6 +84,18 @@ class LogChunk:
 LogSink = Callable[[LogChunk], Awaitable[None]]
 
 
+class ForwardingSink:
+    """A log sink that exists before its receiver does: a client is connected with it
+    before the agent that owns the client (and the real sink) is built."""
+
+    def __init__(self) -> None:
+        self.target: LogSink | None = None
+
+    async def __call__(self, chunk: LogChunk) -> None:
+        if self.target is not None:
+            await self.target(chunk)
+
+
 class RuntimeError_(Exception):  # trailing _: `RuntimeError` is a builtin and a FailureReason
     """The Runtime Server could not be reached or answered with an error."""
 

@@ -11,8 +11,11 @@ or `async with`.
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import logging
+import os
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, cast
 
@@ -240,3 +243,23 @@ class NativeRuntimeClient:
         self._lost = reason
         for pending in [*self._calls.values(), *itertools.chain(*self._waiters.values())]:
             pending.event.set()
+
+
+async def connect_when_listening(
+    socket_path: str, sink: LogSink | None, *, gone: Callable[[], str | None] = lambda: None
+) -> NativeRuntimeClient:
+    """Connect to a server that is starting, waiting for it to listen on `socket_path`.
+
+    `gone()` says why the server can no longer come (it died), or None; bound the
+    wait with a cancel scope.
+    """
+    delay = 0.002
+    while True:
+        why = gone()
+        if why is not None:
+            raise RuntimeError_(why)
+        if os.path.exists(socket_path):
+            with contextlib.suppress(RuntimeError_):
+                return await NativeRuntimeClient(socket_path, log_sink=sink).connect()
+        await trio.sleep(delay)
+        delay = min(delay * 2, 0.1)

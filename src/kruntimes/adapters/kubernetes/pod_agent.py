@@ -28,9 +28,9 @@ from kruntimes.adapters.kubernetes.store import KubeStore
 from kruntimes.agent.agent import Agent, AgentConfig
 from kruntimes.agent.logs import LogStore
 from kruntimes.model import RuntimePod
-from kruntimes.runtimes.api import LogChunk, RuntimeClient, RuntimeError_
+from kruntimes.runtimes.api import ForwardingSink, RuntimeClient
 from kruntimes.runtimes.grpc_compat import GrpcRuntimeClient
-from kruntimes.runtimes.native import NativeRuntimeClient
+from kruntimes.runtimes.native import connect_when_listening
 from kruntimes.store.follow import follow
 
 log = structlog.get_logger("kruntimes.pod_agent")
@@ -90,33 +90,13 @@ async def own_pod(api: KubeApi, config: PodAgentConfig) -> RuntimePod:
     return pod
 
 
-class _Sink:
-    """Forwards log chunks to the agent, which exists only after the client does."""
-
-    def __init__(self) -> None:
-        self.target: Any = None
-
-    async def __call__(self, chunk: LogChunk) -> None:
-        if self.target is not None:
-            await self.target(chunk)
-
-
-async def connect_runtime(config: PodAgentConfig, sink: _Sink) -> RuntimeClient:
+async def connect_runtime(config: PodAgentConfig, sink: ForwardingSink) -> RuntimeClient:
     """Connect to the Runtime Server of this Pod, waiting while its container starts."""
     if config.runtime_socket is None:
         assert config.runtime_grpc is not None
         return GrpcRuntimeClient(config.runtime_grpc)
-    delay = 0.01
     with trio.move_on_after(SOCKET_WAIT_SECONDS):
-        while True:
-            if config.runtime_socket.exists():
-                try:
-                    client = NativeRuntimeClient(str(config.runtime_socket), log_sink=sink)
-                    return await client.connect()
-                except RuntimeError_:
-                    pass
-            await trio.sleep(delay)
-            delay = min(delay * 2, 1.0)
+        return await connect_when_listening(str(config.runtime_socket), sink)
     raise PodAgentError(f"no Runtime Server listens on {config.runtime_socket}")
 
 
@@ -132,7 +112,7 @@ class PodAgent:
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         config = self.config
         pod = await own_pod(self.api, config)
-        sink = _Sink()
+        sink = ForwardingSink()
         client = await connect_runtime(config, sink)
         root = config.work_root
         agent = self.agent = Agent(
