@@ -11,6 +11,19 @@ from click.testing import Result
 from kruntimes.client import AsyncClient
 from kruntimes.model import ConditionType
 
+RUN = """\
+apiVersion: kruntimes.io/v1alpha1
+kind: Run
+metadata:
+  name: {name}
+spec:
+  runtime: bash
+  mode:
+    task:
+      args: [echo, {name}]
+"""
+"""A minimal bash Run manifest; `.format(name=...)`."""
+
 Krt = Callable[..., Result]
 """`krt("list", "-o", "json", input=None)`: one command against the test engine."""
 

@@ -4,22 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from krt_helpers import Krt
+from krt_helpers import RUN, Krt
 
 from kruntimes.client import Client
 from kruntimes.model import Phase
 
-RUN = """\
-apiVersion: kruntimes.io/v1alpha1
-kind: Run
-metadata:
-  name: {name}
-spec:
-  runtime: bash
-  mode:
-    task:
-      args: [echo, {name}]
-"""
 RUNTIME = """\
 apiVersion: kruntimes.io/v1alpha1
 kind: Runtime

@@ -17,6 +17,7 @@ import pytest
 import trio
 import yaml
 from click.testing import CliRunner, Result
+from krt_helpers import RUN
 
 from kruntimes import status
 from kruntimes.adapters.kubernetes.api import KubeApi
@@ -31,18 +32,6 @@ from kruntimes.store import EventType, NotFound
 from kruntimes.testing.builders import make_pod
 from kruntimes.testing.kube_env import ADMIN_TOKEN, KubeTestEnv, free_port
 from kruntimes.testing.kubelet import FakeKubelet
-
-RUN = """\
-apiVersion: kruntimes.io/v1alpha1
-kind: Run
-metadata:
-  name: {name}
-spec:
-  runtime: bash
-  mode:
-    task:
-      args: [echo, {name}]
-"""
 
 
 class Cluster:
