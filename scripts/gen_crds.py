@@ -1,4 +1,4 @@
-"""Write the Run and Runtime CRDs and docs/crd-reference.md from kruntimes' model.
+"""Write the Run, Runtime and RunQueue CRDs and docs/crd-reference.md from kruntimes' model.
 
     python scripts/gen_crds.py          # write what changed
     python scripts/gen_crds.py --check  # list stale files, exit 1 if any

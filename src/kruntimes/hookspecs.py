@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from kruntimes.core.admission import QueueState
     from kruntimes.core.config import SchedulerConfig
     from kruntimes.core.policy import (
         Availability,
@@ -202,10 +203,53 @@ def kruntimes_run_priority(run: Run) -> int | None:
     """The priority a Run is placed with, for example resolved from a priority class name.
 
     :param run: a Run the core sees for the first time.
-    :return: an integer (higher is placed first), or None for `spec.priority`.
+    :return: an integer (higher is placed first), or None for the default:
+        `SchedulerConfig.priority_classes[spec.priorityClassName]` when the Run
+        names a class, else `spec.priority`.
 
     First result wins. Called once per Run, when the core first tracks it (a
     Run's priority, like `spec.priority`, never changes afterwards).
+
+    Added in 0.2.
+    """
+
+
+@hookspec
+def kruntimes_admit(run: Run, queue: QueueState, cluster: ClusterView) -> str | None:
+    """Decide whether `run` may start now, after its queue's quota allowed it.
+
+    :param run: a pending Run about to be placed (or a gang's Run, once per gang
+        member is not guaranteed: the gang is admitted by its first Run).
+    :param queue: its RunQueue's state, read-only: `queue.queue` (the RunQueue, None
+        for the implicit default queue), `usage`, `pending`, `holding`, `weight`.
+    :param cluster: read-only queries over Pods and Runs.
+    :return: None to admit, or a reason: the Run keeps waiting with code
+        `AdmissionRejected` and this message, and is looked at again in the next
+        cycle that considers its pool. Budgets, time windows and per-tenant
+        concurrency caps fit here.
+
+    Called once per admission decision, only when some plugin implements it
+    (otherwise it costs nothing). Must be pure and fast: it is on the hot path.
+
+    Added in 0.2.
+    """
+
+
+@hookspec(firstresult=True)
+def kruntimes_queue_share(
+    queue: QueueState, capacity: Mapping[str, int], usage: Mapping[str, int]
+) -> float | None:
+    """The number that orders queues competing for one runtime's Pods: lowest goes next.
+
+    :param queue: the RunQueue's state, read-only (see `kruntimes_admit`).
+    :param capacity: the summed capacity of the runtime's Pods in the namespace.
+    :param usage: what the queue's Runs hold on those Pods.
+    :return: the queue's share, or None for the default: weighted dominant-resource
+        fairness, `max(usage[r] / capacity[r]) / weight`.
+
+    First result wins. Called when a cycle starts on a pool with several queues and
+    after each bind, for the queue that bound. Ties go to the queue name that sorts
+    first.
 
     Added in 0.2.
     """

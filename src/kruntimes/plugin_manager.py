@@ -14,6 +14,7 @@ from typing import Any
 import pluggy
 
 from kruntimes import hookspecs
+from kruntimes.core.admission import QueueState
 from kruntimes.core.config import SchedulerConfig
 from kruntimes.core.policy import (
     Availability,
@@ -267,6 +268,10 @@ class PluggyPolicy:
         self._unreserve = DirectHook(pm, "kruntimes_unreserve", ("run", "pod", "cluster"))
         self._is_retryable = DirectHook(pm, "kruntimes_is_retryable", ("run", "reason"))
         self._run_priority = DirectHook(pm, "kruntimes_run_priority", ("run",))
+        self.has_admission = bool(hook.kruntimes_admit.get_hookimpls())
+        self.has_queue_share = bool(hook.kruntimes_queue_share.get_hookimpls())
+        self._admit = DirectHook(pm, "kruntimes_admit", ("run", "queue", "cluster"))
+        self._queue_share = DirectHook(pm, "kruntimes_queue_share", ("queue", "capacity", "usage"))
 
     def pod_availability(self, pod: RuntimePod, now: float) -> Availability:
         verdicts: list[Availability] = self._availability.call(pod, now, self.config)
@@ -327,9 +332,28 @@ class PluggyPolicy:
         result: bool | None = self._is_retryable(run, reason)
         return result
 
-    def run_priority(self, run: Run) -> int:
+    def run_priority(self, run: Run) -> int | None:
         result: int | None = self._run_priority(run)
-        return run.spec.priority if result is None else result
+        if result is not None:
+            return result
+        name = run.spec.priority_class_name
+        if name is None:
+            return run.spec.priority
+        return self.config.priority_classes.get(name)
+
+    def admit(self, run: Run, queue: QueueState, cluster: ClusterView) -> str | None:
+        if not self.has_admission:
+            return None
+        refusals: list[str] = self._admit(run, queue, cluster)
+        return refusals[0] if refusals else None
+
+    def queue_share(
+        self, queue: QueueState, capacity: Mapping[str, int], usage: Mapping[str, int]
+    ) -> float | None:
+        if not self.has_queue_share:
+            return None
+        result: float | None = self._queue_share(queue, capacity, usage)
+        return result
 
     def classify_failure(self, run: Run, exit_code: int | None, message: str, reason: str) -> str:
         result: str | None = self._hook.kruntimes_classify_failure(

@@ -24,6 +24,18 @@ spec:
 """
 """A minimal bash Run manifest; `.format(name=...)`."""
 
+RUN_QUEUE = """\
+apiVersion: kruntimes.io/v1alpha1
+kind: RunQueue
+metadata:
+  name: {name}
+spec:
+  quota: {{runs: "{runs}"}}
+  weight: {weight}
+  cohort: research
+"""
+"""A RunQueue manifest; `.format(name=..., runs=..., weight=...)`."""
+
 Krt = Callable[..., Result]
 """`krt("list", "-o", "json", input=None)`: one command against the test engine."""
 

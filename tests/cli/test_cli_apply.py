@@ -63,11 +63,11 @@ def test_invalid_documents_are_all_reported_and_nothing_is_applied(
     result = krt("apply", "-f", str(manifest))
     assert result.exit_code == 65
     assert result.stderr.splitlines() == [
-        "error: document 2: must be a mapping: a Run or a Runtime",
+        "error: document 2: must be a mapping: a Run, a Runtime or a RunQueue",
         "error: document 3: spec.mode: exactly one of task or function",
         "error: document 4: spec.timeout: invalid duration 'soon': use Go syntax like 30s, "
         "1m30s or 500ms",
-        "error: document 5: kind: must be Run or Runtime, got 'Pod'",
+        "error: document 5: kind: must be Run, Runtime or RunQueue, got 'Pod'",
     ]
     assert result.stdout == ""
     assert "not-applied" not in [r.metadata.name for r in engine.list()]

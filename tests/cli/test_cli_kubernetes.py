@@ -17,7 +17,7 @@ import pytest
 import trio
 import yaml
 from click.testing import CliRunner, Result
-from krt_helpers import RUN
+from krt_helpers import RUN, RUN_QUEUE
 
 from kruntimes import status
 from kruntimes.adapters.kubernetes.api import KubeApi
@@ -177,6 +177,24 @@ def test_runtime_list_and_get(cluster: Cluster) -> None:
     ]  # fmt: skip
 
 
+def test_run_queues_apply_get_and_delete(cluster: Cluster) -> None:
+    manifest = RUN_QUEUE.format(name="team-a", runs=4, weight=2) + "---\n" + RUN.format(name="q1")
+    applied = cluster.krt("apply", "-f", "-", input=manifest)
+    assert applied.exit_code == 0, applied.output
+    assert applied.stdout.splitlines() == ["runqueue/team-a created", "run/q1 created"]
+    rows = [line.split() for line in cluster.krt("get", "rq").stdout.splitlines()]
+    assert rows == [
+        ["NAME", "WEIGHT", "COHORT", "QUOTA", "PENDING", "ADMITTED"],
+        ["team-a", "2", "research", "runs=0/4", "0", "0"],
+    ]
+    one = json.loads(cluster.krt("get", "runqueue", "team-a", "-o", "json").stdout)
+    assert (one["kind"], one["metadata"]["namespace"]) == ("RunQueue", cluster.namespace)
+    assert one["spec"]["quota"] == {"runs": "4"}
+    deleted = cluster.krt("delete", "runqueue", "team-a")
+    assert deleted.stdout == "runqueue/team-a deleted\n"
+    assert cluster.krt("get", "runqueues").stderr == "No RunQueues found.\n"
+
+
 def test_run_without_wait_creates_the_run(cluster: Cluster) -> None:
     result = cluster.krt("run", "-r", "bash", "--name", "plain", "-e", "A=1", "--", "echo", "hi")
     assert result.exit_code == 0, result.output
@@ -251,7 +269,8 @@ def test_an_invalid_manifest_exits_65_with_field_paths(cluster: Cluster, tmp_pat
 @pytest.mark.parametrize(
     ("command", "kind"),
     [(["get", "nope"], "Run"), (["cancel", "nope"], "Run"), (["logs", "nope"], "Run"),
-     (["runtime", "get", "nope"], "Runtime")],
+     (["runtime", "get", "nope"], "Runtime"), (["get", "runqueue", "nope"], "RunQueue"),
+     (["delete", "rq", "nope"], "RunQueue")],
 )  # fmt: skip
 def test_unknown_names_exit_3_with_one_line(
     cluster: Cluster, command: list[str], kind: str

@@ -18,7 +18,15 @@ from kruntimes import status
 from kruntimes.agent.logs import LogStore
 from kruntimes.client import Action, AsyncClient, BatchError, run_spec
 from kruntimes.codec import ValidationError
-from kruntimes.model import ObjectMeta, Phase, Run, Runtime, RuntimeSpec
+from kruntimes.model import (
+    ObjectMeta,
+    Phase,
+    Run,
+    RunQueue,
+    RunQueueSpec,
+    Runtime,
+    RuntimeSpec,
+)
 from kruntimes.runtimes.api import LogChunk
 from kruntimes.store import Conflict, Invalid, Kind, MemoryStore, NotFound, Unavailable
 
@@ -237,6 +245,59 @@ def test_apply_creates_updates_or_leaves_alone_runtimes_first() -> None:
         assert isinstance(error, Invalid)
         with pytest.raises(ValidationError, match=r"\[0\]\.metadata\.name"):
             await client.apply([Runtime(ObjectMeta(name="Bad Name"))])
+
+    run_with(test)
+
+
+def test_run_queues_are_created_read_listed_and_deleted() -> None:
+    async def test(client: AsyncClient, store: MemoryStore) -> None:
+        other = AsyncClient(store, namespace="other")
+        created = await client.create_run_queue(RunQueueSpec(quota={"runs": 4}), "team-a")
+        assert (created.metadata.namespace, created.metadata.uid != "") == ("default", True)
+        elsewhere = RunQueue(ObjectMeta(name="team-b", namespace="ignored"), RunQueueSpec())
+        assert (await other.create_run_queue(elsewhere)).metadata.namespace == "other"
+        assert await client.get_run_queue("team-a") == created
+        assert [q.metadata.name for q in await client.list_run_queues()] == ["team-a"]
+        everywhere = await client.list_run_queues(all_namespaces=True)
+        assert {q.key for q in everywhere} == {("default", "team-a"), ("other", "team-b")}
+        before = (await store.list_run_queues()).resource_version
+        with pytest.raises(ValidationError, match=r"spec\.weight"):
+            await client.create_run_queue(RunQueueSpec(weight=-1.0), "bad")
+        with pytest.raises(ValidationError, match=r"metadata\.name"):
+            await client.create_run_queue(RunQueueSpec())
+        assert (await store.list_run_queues()).resource_version == before, "nothing was sent"
+        await client.delete_run_queue("team-a")
+        with pytest.raises(NotFound):
+            await client.get_run_queue("team-a")
+        with pytest.raises(NotFound):
+            await client.delete_run_queue("team-a")
+
+    run_with(test)
+
+
+def test_apply_puts_run_queues_before_runs() -> None:
+    async def test(client: AsyncClient, store: MemoryStore) -> None:
+        queue = RunQueue(ObjectMeta(name="team-a"), RunQueueSpec(quota={"runs": 2}))
+        run = Run(ObjectMeta(name="r"), evolve(run_spec("pool", ["true"]), queue="team-a"))
+        listing = await store.list_run_queues()
+        applied = await client.apply([run, queue])
+        assert [(a.kind, a.name, a.action) for a in applied] == [
+            ("Run", "r", Action.CREATED),
+            ("RunQueue", "team-a", Action.CREATED),
+        ]
+        async with store.watch_runs(listing.resource_version) as runs:
+            created_run = await anext(aiter(runs))
+        assert created_run.object is not None
+        queue_version = (await store.get_run_queue("default", "team-a")).metadata.resource_version
+        assert int(queue_version) < int(created_run.resource_version), "the queue came first"
+        wider = evolve(queue, spec=evolve(queue.spec, quota={"runs": 5}, cohort="research"))
+        again = await client.apply([wider, run])
+        assert [a.action for a in again] == [Action.CONFIGURED, Action.UNCHANGED]
+        stored = await client.get_run_queue("team-a")
+        assert (stored.spec.quota, stored.spec.cohort) == ({"runs": 5}, "research")
+        assert [a.action for a in await client.apply([wider])] == [Action.UNCHANGED]
+        with pytest.raises(ValidationError, match=r"\[0\]\.spec\.cohort"):
+            await client.apply([evolve(queue, spec=RunQueueSpec(cohort="Not A Label"))])
 
     run_with(test)
 

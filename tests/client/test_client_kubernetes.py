@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import trio
+from attrs import evolve
 
 from kruntimes import status
 from kruntimes.adapters.kubernetes.api import KubeApi
@@ -23,7 +24,7 @@ from kruntimes.client import (
     LogsUnavailable,
     run_spec,
 )
-from kruntimes.model import ObjectMeta, Phase, Runtime, RuntimeSpec
+from kruntimes.model import ObjectMeta, Phase, RunQueue, RunQueueSpec, Runtime, RuntimeSpec
 from kruntimes.store import EventType, NotFound
 from kruntimes.testing.builders import make_pod
 from kruntimes.testing.kube_env import ADMIN_TOKEN, KubeTestEnv
@@ -97,6 +98,24 @@ def test_the_client_works_through_the_cluster(kubeconfig: Path, namespace: str) 
         trio.run(beat)
         assert [p.name for p in client.pods("pool")] == ["pool-1"]
         assert [p.name for p in client.wait_runtime_ready("pool", timeout=10)] == ["pool-1"]
+
+
+def test_run_queues_through_the_cluster(kubeconfig: Path, namespace: str) -> None:
+    with Client.connect_kubernetes(kubeconfig) as client:
+        spec = RunQueueSpec(quota={"runs": 10}, weight=2.0, cohort="research")
+        created = client.create_run_queue(spec, "team-a")
+        assert created.metadata.namespace == namespace
+        assert client.get_run_queue("team-a") == created
+        assert [q.metadata.name for q in client.list_run_queues()] == ["team-a"]
+        assert "team-a" in {q.metadata.name for q in client.list_run_queues(all_namespaces=True)}
+        narrower = RunQueue(
+            ObjectMeta(name="team-a", namespace=namespace), evolve(spec, weight=1.0)
+        )
+        assert [a.action for a in client.apply([narrower])] == [Action.CONFIGURED]
+        assert client.get_run_queue("team-a").spec.weight == 1.0
+        client.delete_run_queue("team-a")
+        with pytest.raises(NotFound):
+            client.get_run_queue("team-a")
 
 
 def test_run_waits_for_the_status_an_agent_writes(kubeconfig: Path, namespace: str) -> None:

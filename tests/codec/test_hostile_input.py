@@ -13,11 +13,14 @@ from wire_documents import bash_task
 from kruntimes.codec import (
     ValidationError,
     decode_run,
+    decode_run_queue,
     decode_runtime,
+    run_queue_to_dict,
     run_status_from_dict,
     run_to_dict,
     runtime_to_dict,
     validate_run,
+    validate_run_queue,
     validate_runtime,
 )
 from kruntimes.codec.limits import JSON_DEPTH_MAX, JSON_NODES_MAX
@@ -54,6 +57,12 @@ def test_runs_decode_or_fail_cleanly(document: Any) -> None:
 @given(hostile_dicts())
 def test_runtimes_decode_or_fail_cleanly(document: Any) -> None:
     _survives(decode_runtime, runtime_to_dict, validate_runtime, document)
+
+
+@settings(_HOSTILE, max_examples=80)
+@given(hostile_dicts())
+def test_run_queues_decode_or_fail_cleanly(document: Any) -> None:
+    _survives(decode_run_queue, run_queue_to_dict, validate_run_queue, document)
 
 
 @settings(_HOSTILE, max_examples=80)
@@ -125,6 +134,20 @@ def test_odd_python_values_are_field_errors(path: str, value: Any, rule: str) ->
     with pytest.raises(ValidationError) as info:
         decode_run(document)
     assert any(e.path == path and rule in e.rule for e in info.value.errors), info.value
+
+
+@pytest.mark.parametrize(
+    ("value", "rule"),
+    [(10**400, "must fit in a 64-bit integer"), (float("nan"), "must be a finite number"),
+     (float("-inf"), "must be a finite number"), ("1e3", "must be a number, got string")],
+    ids=["huge", "nan", "inf", "string"],
+)  # fmt: skip
+def test_odd_numbers_are_field_errors(value: Any, rule: str) -> None:
+    document = bash_task()
+    document["spec"]["gang"] = {"name": "g", "size": 2, "timeoutSeconds": value}
+    with pytest.raises(ValidationError) as info:
+        decode_run(document)
+    assert [(e.path, e.rule) for e in info.value.errors] == [("spec.gang.timeoutSeconds", rule)]
 
 
 def test_huge_strings_are_measured_not_echoed() -> None:

@@ -15,20 +15,25 @@ from kruntimes.codec import (
     run_from_dict,
     run_to_dict,
     validate_run,
+    validate_run_queue,
     validate_run_status,
     validate_run_update,
     validate_runtime,
 )
 from kruntimes.model import (
     Affinity,
+    ArraySpec,
     EnvVar,
     FunctionMode,
+    GangSpec,
     ObjectMeta,
     Phase,
     ResourceRequirements,
     RetryPolicy,
     Run,
     RunMode,
+    RunQueue,
+    RunQueueSpec,
     RunSource,
     RunSpec,
     RunStatus,
@@ -120,6 +125,11 @@ IMMUTABLE = [
     ("spec.resources", {"resources": ResourceRequirements({"runs": 3})}),
     ("spec.workspace", {"workspace": WorkspaceRef(name="other")}),
     ("spec.affinity", {"affinity": Affinity()}),
+    ("spec.priority", {"priority": 7}),
+    ("spec.priorityClassName", {"priority_class_name": "high"}),
+    ("spec.queue", {"queue": "team-a"}),
+    ("spec.gang", {"gang": GangSpec("g", 2)}),
+    ("spec.array", {"array": ArraySpec(3)}),
 ]
 
 
@@ -162,3 +172,30 @@ def test_field_error_paths_nest() -> None:
     assert FieldError("name", "bad").under("[3]").under("env") == FieldError("env[3].name", "bad")
     assert str(FieldError("spec.env[3].name", "bad")) == "spec.env[3].name: bad"
     assert str(FieldError("", "must be an object")) == "must be an object"
+
+
+def test_run_queue_defaults_are_valid() -> None:
+    assert validate_run_queue(RunQueue(ObjectMeta(name="default"))) == ()
+
+
+def test_run_queue_numbers_built_in_code_are_checked() -> None:
+    spec = RunQueueSpec(
+        weight=math.inf,
+        starvation_limit_seconds=math.nan,
+        quota={"runs": -1},
+        borrowing_limit={},
+        extra={"cohort": "x"},
+    )
+    assert validate_run_queue(RunQueue(ObjectMeta(name="q"), spec)) == (
+        FieldError("spec.quota[runs]", "must be 0..9223372036854775807, got -1"),
+        FieldError("spec.weight", "must be a finite number > 0 and <= 1000000, got inf"),
+        FieldError("spec.starvationLimitSeconds", "must be a finite number >= 0, got nan"),
+        FieldError("spec.cohort", "is a known field and must not be in extra"),
+    )
+
+
+def test_gang_timeout_built_in_code_is_checked() -> None:
+    run = _run(gang=GangSpec("g", 2, timeout_seconds=math.nan))
+    assert validate_run(run) == (
+        FieldError("spec.gang.timeoutSeconds", "must be a finite number > 0, got nan"),
+    )

@@ -11,24 +11,39 @@ import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from wire_documents import MANIFESTS, bash_runtime
+from wire_documents import MANIFESTS, bash_runtime, team_queue
 
 from kruntimes.codec import (
     decode_run,
+    decode_run_queue,
     run_from_dict,
+    run_queue_from_dict,
+    run_queue_to_dict,
     run_status_from_dict,
     run_status_to_dict,
     run_to_dict,
     runtime_from_dict,
     runtime_to_dict,
     validate_run,
+    validate_run_queue,
     validate_runtime,
 )
 from kruntimes.codec.converter import wire_fields
-from kruntimes.codec.reference import RUN_PARTS, RUNTIME_PARTS
-from kruntimes.model import Phase, Run, RunStatus, Runtime
+from kruntimes.codec.reference import RUN_PARTS, RUN_QUEUE_PARTS, RUNTIME_PARTS
+from kruntimes.model import (
+    GangTimeoutAction,
+    Phase,
+    QueueingStrategy,
+    Run,
+    RunQueue,
+    RunStatus,
+    Runtime,
+)
 from kruntimes.testing.model_strategies import (
+    index_ranges,
     run_dicts,
+    run_queue_dicts,
+    run_queues,
     run_statuses,
     runs,
     runtime_dicts,
@@ -52,6 +67,20 @@ def test_runs_survive_a_round_trip(run: Run) -> None:
 def test_runtimes_survive_a_round_trip(runtime: Runtime) -> None:
     assert validate_runtime(runtime) == ()
     assert runtime_from_dict(runtime_to_dict(runtime)) == runtime
+
+
+@settings(_SLOW_DATA, max_examples=50)
+@given(run_queues())
+def test_run_queues_survive_a_round_trip(queue: RunQueue) -> None:
+    assert validate_run_queue(queue) == ()
+    document = run_queue_to_dict(queue)
+    assert run_queue_from_dict(json.loads(json.dumps(document))) == queue
+
+
+@settings(_SLOW_DATA, max_examples=30)
+@given(run_queue_dicts())
+def test_canonical_run_queue_dicts_survive_a_round_trip(document: dict[str, Any]) -> None:
+    assert run_queue_to_dict(run_queue_from_dict(document)) == document
 
 
 @settings(_SLOW_DATA, max_examples=30)
@@ -80,6 +109,80 @@ def test_upstream_style_manifests_round_trip(make: Callable[[], dict[str, Any]])
 
 def test_a_runtime_manifest_round_trips() -> None:
     assert runtime_to_dict(runtime_from_dict(bash_runtime())) == bash_runtime()
+
+
+def test_a_run_queue_manifest_round_trips() -> None:
+    assert run_queue_to_dict(run_queue_from_dict(team_queue())) == team_queue()
+
+
+def test_run_queue_fields_land_on_the_right_model_fields() -> None:
+    queue = decode_run_queue(team_queue(), strict=True).value
+    spec = queue.spec
+    assert spec.quota == {"runs": 100, "example.com/gpu": 8}
+    assert spec.borrowing_limit == {"example.com/gpu": 4}
+    assert (spec.weight, spec.cohort, spec.max_pending) == (2.0, "research", 1000)
+    assert spec.queueing_strategy is QueueingStrategy.STRICT_FIFO
+    assert spec.starvation_limit_seconds == 30.0
+    assert (queue.status.pending, queue.status.admitted) == (12, 40)
+    assert queue.status.usage == {"runs": 40, "example.com/gpu": 6}
+
+
+def test_a_minimal_run_queue_is_written_compactly() -> None:
+    document = {
+        "apiVersion": "kruntimes.io/v1alpha1",
+        "kind": "RunQueue",
+        "metadata": {"name": "default"},
+        "spec": {"weight": 1, "quota": {}, "queueingStrategy": "BestEffortFIFO"},
+    }
+    queue = run_queue_from_dict(document)
+    assert queue.spec.weight == 1.0
+    assert isinstance(queue.spec.weight, float)
+    assert run_queue_to_dict(queue) == {
+        "apiVersion": "kruntimes.io/v1alpha1",
+        "kind": "RunQueue",
+        "metadata": {"name": "default", "namespace": "default"},
+        "spec": {},
+        "status": {},
+    }
+
+
+def test_numbers_may_be_written_as_integers() -> None:
+    document = MANIFESTS["gang_member"]()
+    document["spec"]["gang"]["timeoutSeconds"] = 300
+    gang = run_from_dict(document).spec.gang
+    assert gang is not None
+    assert gang.timeout_seconds == 300.0
+    assert gang.on_timeout is GangTimeoutAction.KEEP_WAITING
+
+
+def test_extension_fields_land_on_the_right_model_fields() -> None:
+    spec = run_from_dict(MANIFESTS["gang_member"]()).spec
+    assert (spec.priority, spec.priority_class_name, spec.queue) == (0, "high", "team-a")
+    assert spec.gang is not None
+    assert (spec.gang.name, spec.gang.size) == ("train", 4)
+    array = run_from_dict(MANIFESTS["array_run"]())
+    assert array.spec.array is not None
+    assert array.spec.array.parallelism == 50
+    assert array.spec.array.compact_status
+    assert array.status.array is not None
+    assert array.status.array.completed_indexes == "0-119"
+
+
+def test_older_manifests_know_nothing_of_the_extensions(run_doc: dict[str, Any]) -> None:
+    """A manifest of the Go project decodes with every extension at its neutral default."""
+    spec = decode_run(run_doc, strict=True).value.spec
+    assert (spec.priority, spec.priority_class_name, spec.queue) == (0, None, None)
+    assert (spec.gang, spec.array) == (None, None)
+    written = run_to_dict(run_from_dict(run_doc))["spec"]
+    assert not {"priority", "priorityClassName", "queue", "gang", "array"} & written.keys()
+
+
+@pytest.mark.parametrize(
+    ("indexes", "text"),
+    [([], ""), ([3], "3"), ([1, 3, 4, 5, 7], "1,3-5,7"), ([2, 1, 0, 9, 8], "0-2,8-9")],
+)
+def test_index_ranges(indexes: list[int], text: str) -> None:
+    assert index_ranges(indexes) == text
 
 
 def test_manifest_fields_land_on_the_right_model_fields(run_doc: dict[str, Any]) -> None:
@@ -181,8 +284,12 @@ def _document_paths(prefix: str, node: Any, objects: set[str]) -> set[str]:
 
 @pytest.mark.parametrize(
     ("strategy", "parts"),
-    [(run_dicts(), RUN_PARTS), (runtime_dicts(), RUNTIME_PARTS)],
-    ids=["runs", "runtimes"],
+    [
+        (run_dicts(), RUN_PARTS),
+        (runtime_dicts(), RUNTIME_PARTS),
+        (run_queue_dicts(), RUN_QUEUE_PARTS),
+    ],
+    ids=["runs", "runtimes", "run_queues"],
 )
 def test_strategies_reach_every_wire_field(
     strategy: st.SearchStrategy[dict[str, Any]], parts: dict[str, type]

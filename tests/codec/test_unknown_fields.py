@@ -25,19 +25,19 @@ IGNORED = "unknown field (ignored)"
 def test_part_level_fields_survive_a_round_trip(run_doc: dict[str, Any]) -> None:
     run_doc["metadata"]["managedFields"] = [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}]
     run_doc["spec"]["tenantClass"] = 7
-    run_doc["spec"]["queue"] = {"name": "batch", "tenant": "team-a"}
+    run_doc["spec"]["tenant"] = {"name": "batch", "team": "team-a"}
     run_doc["status"]["pushCompletion"] = True
     decoded = decode_run(run_doc)
     assert decoded.value.spec.extra == {
         "tenantClass": 7,
-        "queue": {"name": "batch", "tenant": "team-a"},
+        "tenant": {"name": "batch", "team": "team-a"},
     }
     assert decoded.value.status.extra == {"pushCompletion": True}
     assert run_to_dict(decoded.value) == run_doc
     assert decoded.warnings == (
         FieldError("metadata.managedFields", KEPT),
         FieldError("spec.tenantClass", KEPT),
-        FieldError("spec.queue", KEPT),
+        FieldError("spec.tenant", KEPT),
         FieldError("status.pushCompletion", KEPT),
     )
 

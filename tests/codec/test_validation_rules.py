@@ -6,7 +6,17 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from wire_documents import bash_runtime, bash_task, errors_of, finished_run, put, remove
+from wire_documents import (
+    array_run,
+    bash_runtime,
+    bash_task,
+    errors_of,
+    finished_run,
+    gang_member,
+    put,
+    remove,
+    team_queue,
+)
 
 from kruntimes.codec import ValidationError, run_from_dict
 
@@ -534,6 +544,99 @@ RUNTIME_RULES: list[tuple[str, Callable[[Doc], Any], str, str]] = [
 ]  # fmt: skip
 
 
+EXTENSION_RULES: list[tuple[str, Callable[[Doc], Any], str, str]] = [
+    # (case, change, path, words of the rule), on a gang member in a queue
+    ("priorityClassName syntax", _set("spec.priorityClassName", "High"),
+     "spec.priorityClassName", "DNS-1123 subdomain"),
+    ("priority and class", _set("spec.priority", 5), "spec.priorityClassName",
+     "excludes a non-zero spec.priority: give either priorityClassName (a named priority) or "
+     "priority (a number)"),
+    ("queue syntax", _set("spec.queue", "team.a"), "spec.queue", "DNS-1123 label"),
+    ("queue length", _set("spec.queue", "q" * 64), "spec.queue", "at most 63"),
+    ("queue type", _set("spec.queue", {"name": "a"}), "spec.queue", "must be a string, got object"),
+    ("gang name", _set("spec.gang.name", "Train"), "spec.gang.name", "DNS-1123 label"),
+    ("gang name missing", _drop("spec.gang.name"), "spec.gang.name", "required"),
+    ("gang size missing", _drop("spec.gang.size"), "spec.gang.size", "required"),
+    ("gang size low", _set("spec.gang.size", 0), "spec.gang.size", "must be 1..10000, got 0"),
+    ("gang size high", _set("spec.gang.size", 10_001), "spec.gang.size",
+     "must be 1..10000, got 10001"),
+    ("gang timeout zero", _set("spec.gang.timeoutSeconds", 0), "spec.gang.timeoutSeconds",
+     "must be a finite number > 0, got 0.0"),
+    ("gang timeout inf", _set("spec.gang.timeoutSeconds", float("inf")),
+     "spec.gang.timeoutSeconds", "must be a finite number"),
+    ("gang timeout string", _set("spec.gang.timeoutSeconds", "5m"), "spec.gang.timeoutSeconds",
+     "must be a number, got string"),
+    ("gang onTimeout", _set("spec.gang.onTimeout", "Retry"), "spec.gang.onTimeout",
+     "must be one of Fail, KeepWaiting, got 'Retry'"),
+    ("gang and array", _set("spec.array", {"completions": 2}), "spec",
+     "array and gang are mutually exclusive"),
+]  # fmt: skip
+
+ARRAY_RULES: list[tuple[str, Callable[[Doc], Any], str, str]] = [
+    ("completions low", _set("spec.array.completions", 0), "spec.array.completions",
+     "must be 1..1000000, got 0"),
+    ("completions high", _set("spec.array.completions", 1_000_001), "spec.array.completions",
+     "must be 1..1000000, got 1000001"),
+    ("completions missing", _drop("spec.array.completions"), "spec.array.completions",
+     "required"),
+    ("parallelism zero", _set("spec.array.parallelism", 0), "spec.array.parallelism",
+     "must be 1..1000 (at most completions), got 0"),
+    ("parallelism above completions", _set("spec.array.parallelism", 1001),
+     "spec.array.parallelism", "must be 1..1000 (at most completions), got 1001"),
+    ("compactStatus type", _set("spec.array.compactStatus", "yes"), "spec.array.compactStatus",
+     "must be true or false"),
+    ("active negative", _set("status.array.active", -1), "status.array.active", "must be >= 0"),
+    ("failed negative", _set("status.array.failed", -3), "status.array.failed", "must be >= 0"),
+    ("indexes syntax", _set("status.array.completedIndexes", "0..119"),
+     "status.array.completedIndexes", "must be ascending indexes and ranges like 1,3-5,7"),
+    ("indexes descending", _set("status.array.failedIndexes", "125,120"),
+     "status.array.failedIndexes", "(no overlaps)"),
+    ("indexes overlap", _set("status.array.completedIndexes", "0-10,5-12"),
+     "status.array.completedIndexes", "(no overlaps)"),
+    ("indexes reversed range", _set("status.array.completedIndexes", "9-3"),
+     "status.array.completedIndexes", "(no overlaps)"),
+    ("indexes length", _set("status.array.completedIndexes", "1," * 40_000 + "2"),
+     "status.array.completedIndexes", "at most 65536 characters"),
+]  # fmt: skip
+
+QUEUE_RULES: list[tuple[str, Callable[[Doc], Any], str, str]] = [
+    ("kind", _set("kind", "Queue"), "kind", "must be RunQueue, got 'Queue'"),
+    ("name label", _set("metadata.name", "team.a"), "metadata.name",
+     "must be a DNS-1123 label: at most 63 lower-case alphanumerics or '-', starting and ending "
+     "with an alphanumeric: Runs name it in spec.queue"),
+    ("name syntax", _set("metadata.name", "Team"), "metadata.name", "DNS-1123 subdomain"),
+    ("quota negative", _set("spec.quota.runs", -1), "spec.quota[runs]", "must not be negative"),
+    ("quota fraction", _set("spec.quota.runs", "0.5"), "spec.quota[runs]", "whole number"),
+    ("quota name", _set("spec.quota", {"a/b/c": 1}), "spec.quota[a/b/c]", "resource name"),
+    ("borrowing name", _set("spec.borrowingLimit", {"bad name": 1}),
+     "spec.borrowingLimit[bad name]", "resource name"),
+    ("borrowing negative", _set("spec.borrowingLimit.gpu", "-2"), "spec.borrowingLimit[gpu]",
+     "must not be negative"),
+    ("weight zero", _set("spec.weight", 0), "spec.weight",
+     "must be a finite number > 0 and <= 1000000, got 0.0"),
+    ("weight negative", _set("spec.weight", -1.5), "spec.weight", "> 0"),
+    ("weight high", _set("spec.weight", 1e6 + 1), "spec.weight", "<= 1000000"),
+    ("weight nan", _set("spec.weight", float("nan")), "spec.weight", "must be a finite number"),
+    ("weight type", _set("spec.weight", "2"), "spec.weight", "must be a number, got string"),
+    ("weight bool", _set("spec.weight", True), "spec.weight", "must be a number, got boolean"),
+    ("cohort", _set("spec.cohort", "Research"), "spec.cohort", "DNS-1123 label"),
+    ("maxPending", _set("spec.maxPending", -1), "spec.maxPending", "must be >= 0, got -1"),
+    ("strategy", _set("spec.queueingStrategy", "FIFO"), "spec.queueingStrategy",
+     "must be one of StrictFIFO, BestEffortFIFO, got 'FIFO'"),
+    ("starvation negative", _set("spec.starvationLimitSeconds", -1),
+     "spec.starvationLimitSeconds", "must be a finite number >= 0, got -1.0"),
+    ("starvation inf", _set("spec.starvationLimitSeconds", float("inf")),
+     "spec.starvationLimitSeconds", "must be a finite number"),
+    ("pending", _set("status.pending", -1), "status.pending", "must be >= 0, got -1"),
+    ("admitted", _set("status.admitted", -2), "status.admitted", "must be >= 0, got -2"),
+    ("usage", _set("status.usage.runs", "1.5"), "status.usage[runs]", "whole number"),
+    ("conditions duplicate",
+     lambda d: put(d, "status.conditions", get(d, "status.conditions") * 2),
+     "status.conditions[1].type", "duplicate condition type"),
+    ("spec unknown", _set("spec.xTenant", "a"), "spec.xTenant", "unknown field"),
+]  # fmt: skip
+
+
 def get(doc: Doc, path: str) -> Any:
     node: Any = doc
     for step in path.split("."):
@@ -565,6 +668,36 @@ def test_status_rule(change: Callable[[Doc], Any], path: str, words: str) -> Non
                          ids=[r[0] for r in RUNTIME_RULES])  # fmt: skip
 def test_runtime_rule(change: Callable[[Doc], Any], path: str, words: str) -> None:
     _check(bash_runtime(), change, path, words, runtime=True)
+
+
+@pytest.mark.parametrize(("change", "path", "words"), [r[1:] for r in EXTENSION_RULES],
+                         ids=[r[0] for r in EXTENSION_RULES])  # fmt: skip
+def test_extension_rule(change: Callable[[Doc], Any], path: str, words: str) -> None:
+    _check(gang_member(), change, path, words)
+
+
+@pytest.mark.parametrize(("change", "path", "words"), [r[1:] for r in ARRAY_RULES],
+                         ids=[r[0] for r in ARRAY_RULES])  # fmt: skip
+def test_array_rule(change: Callable[[Doc], Any], path: str, words: str) -> None:
+    _check(array_run(), change, path, words)
+
+
+@pytest.mark.parametrize(("change", "path", "words"), [r[1:] for r in QUEUE_RULES],
+                         ids=[r[0] for r in QUEUE_RULES])  # fmt: skip
+def test_run_queue_rule(change: Callable[[Doc], Any], path: str, words: str) -> None:
+    _check(team_queue(), change, path, words, queue=True)
+
+
+def test_priority_zero_goes_with_a_class_name() -> None:
+    document = gang_member()
+    document["spec"]["priority"] = 0
+    assert errors_of(document) == {}
+
+
+def test_a_run_queue_needs_no_spec() -> None:
+    document = {"apiVersion": "kruntimes.io/v1alpha1", "kind": "RunQueue",
+                "metadata": {"name": "default"}}  # fmt: skip
+    assert errors_of(document, queue=True) == {}
 
 
 def test_an_absolute_entrypoint_is_fine_with_inline_source() -> None:

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from kruntimes.codec import ValidationError, decode_run, decode_runtime
+from kruntimes.codec import ValidationError, decode_run, decode_run_queue, decode_runtime
 
 
 def bash_task() -> dict[str, Any]:
@@ -194,10 +194,83 @@ def bash_runtime() -> dict[str, Any]:
     }
 
 
+def gang_member() -> dict[str, Any]:
+    """One of four workers that start together, in queue `team-a`, with a named priority."""
+    return {
+        "apiVersion": "kruntimes.io/v1alpha1",
+        "kind": "Run",
+        "metadata": {"name": "train-0", "namespace": "ml"},
+        "spec": {
+            "runtime": "python",
+            "mode": {"task": {"entrypoint": "train.py"}},
+            "priorityClassName": "high",
+            "queue": "team-a",
+            "gang": {
+                "name": "train",
+                "size": 4,
+                "timeoutSeconds": 300.0,
+                "onTimeout": "KeepWaiting",
+            },
+        },
+        "status": {"phase": "Pending"},
+    }
+
+
+def array_run() -> dict[str, Any]:
+    """1000 indexed executions, 50 at a time, finished children counted and deleted."""
+    return {
+        "apiVersion": "kruntimes.io/v1alpha1",
+        "kind": "Run",
+        "metadata": {"name": "render", "namespace": "media"},
+        "spec": {
+            "runtime": "bash",
+            "mode": {"task": {"entrypoint": "render.sh"}},
+            "queue": "batch",
+            "array": {"completions": 1000, "parallelism": 50, "compactStatus": True},
+        },
+        "status": {
+            "phase": "Running",
+            "array": {
+                "active": 50,
+                "succeeded": 120,
+                "failed": 2,
+                "completedIndexes": "0-119",
+                "failedIndexes": "120,125",
+            },
+        },
+    }
+
+
+def team_queue() -> dict[str, Any]:
+    """A RunQueue with every spec field set, as the scheduler has written its status."""
+    return {
+        "apiVersion": "kruntimes.io/v1alpha1",
+        "kind": "RunQueue",
+        "metadata": {"name": "team-a", "namespace": "ml"},
+        "spec": {
+            "quota": {"runs": "100", "example.com/gpu": "8"},
+            "weight": 2.0,
+            "cohort": "research",
+            "borrowingLimit": {"example.com/gpu": "4"},
+            "maxPending": 1000,
+            "queueingStrategy": "StrictFIFO",
+            "starvationLimitSeconds": 30.0,
+        },
+        "status": {
+            "pending": 12,
+            "admitted": 40,
+            "usage": {"runs": "40", "example.com/gpu": "6"},
+            "conditions": [{"type": "Active", "status": "True", "reason": "Ready", "message": ""}],
+        },
+    }
+
+
 MANIFESTS: dict[str, Callable[[], dict[str, Any]]] = {
     "bash_task": bash_task,
     "python_function": python_function,
     "finished_run": finished_run,
+    "gang_member": gang_member,
+    "array_run": array_run,
 }
 
 _STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
@@ -222,9 +295,15 @@ def remove(doc: Any, path: str) -> Any:
     return doc
 
 
-def errors_of(doc: Any, *, runtime: bool = False, strict: bool = False) -> dict[str, str]:
+def errors_of(
+    doc: Any, *, runtime: bool = False, queue: bool = False, strict: bool = False
+) -> dict[str, str]:
     """Path -> rule of every error decoding `doc` reports (empty if it decodes)."""
-    decode = decode_runtime if runtime else decode_run
+    decode: Callable[..., Any] = decode_run
+    if runtime:
+        decode = decode_runtime
+    elif queue:
+        decode = decode_run_queue
     try:
         decode(doc, strict=strict)
     except ValidationError as exc:

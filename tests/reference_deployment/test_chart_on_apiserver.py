@@ -35,9 +35,9 @@ from kruntimes.adapters.kubernetes.controller import Controller, ControllerOptio
 from kruntimes.adapters.kubernetes.runtime_controller import OWNERSHIP_CONFLICT, RECONCILE_FAILED
 from kruntimes.adapters.kubernetes.runtime_objects import READY, AgentSettings, desired_objects
 from kruntimes.adapters.kubernetes.store import KubeStore
-from kruntimes.model import Phase, Run, Runtime
+from kruntimes.model import Phase, Run, RunQueue, Runtime
 from kruntimes.store import EventType
-from kruntimes.testing.builders import make_run
+from kruntimes.testing.builders import make_queue, make_run
 from kruntimes.testing.kube_env import KubeTestEnv, User, collection_path
 from kruntimes.testing.kube_pods import running_ready_status, runtime_pod_manifest
 from kruntimes.testing.logs import capture_all_logs
@@ -285,16 +285,24 @@ async def _wait_runtimes_reconciled(
 
 
 async def _schedule_one(env: KubeTestEnv, admin: KubeStore, namespace: str) -> None:
-    """A warm bash Pod (made as admin, playing kubelet) gets a Run bound by the controller."""
+    """A warm bash Pod (made as admin, playing kubelet) gets a Run bound by the controller,
+    through a RunQueue whose status the controller then writes (its RBAC allows that)."""
     pod = runtime_pod_manifest("bash-warm-0", namespace, "bash", {"runs": 2})
     pods = f"/api/v1/namespaces/{namespace}/pods"
     created = env.request("POST", pods, pod)
     created["status"] = running_ready_status(time.time())
     env.request("PUT", f"{pods}/bash-warm-0/status", created)
-    run = await admin.create(make_run("hello", "bash", namespace=namespace))
+    queue = await admin.create(make_queue("team", namespace=namespace, quota={"runs": 5}))
+    run = await admin.create(make_run("hello", "bash", namespace=namespace, queue="team"))
     bound = await _wait_run(admin, run, lambda r: r.status.phase is Phase.SCHEDULED)
     assert bound.status.assigned_pod == "bash-warm-0"
     assert bound.status.assigned_pod_uid == created["metadata"]["uid"]
+    async with admin.watch_run_queues(queue.metadata.resource_version, namespace) as events:
+        while queue.status.admitted != 1:
+            event = await events.__anext__()
+            if isinstance(event.object, RunQueue):
+                queue = event.object
+    assert queue.status.usage == {"runs": 1}
 
 
 async def _wait_run(store: KubeStore, run: Run, until: Any) -> Run:
@@ -328,11 +336,16 @@ def test_controller_identity_is_refused_what_it_does_not_need(
     assert (
         _refused(env, token, "GET", f"/apis/kruntimes.io/v1alpha1/namespaces/{watched}/runs") == 200
     )
-    run = {
+    runtime = {
         "apiVersion": "kruntimes.io/v1alpha1",
-        "kind": "Run",
+        "kind": "Runtime",
         "metadata": {"name": "nope"},
-        "spec": {"runtime": "bash", "mode": {"task": {"entrypoint": "true"}}},
+        "spec": {},
+    }
+    queue = {
+        "apiVersion": "kruntimes.io/v1alpha1",
+        "kind": "RunQueue",
+        "metadata": {"name": "nope"},
     }
     role = {
         "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -346,7 +359,9 @@ def test_controller_identity_is_refused_what_it_does_not_need(
         ("GET", f"/api/v1/namespaces/{RELEASE_NAMESPACE}/secrets", None),
         ("GET", "/api/v1/secrets", None),
         ("GET", f"/api/v1/namespaces/{watched}/configmaps", None),
-        ("POST", f"/apis/kruntimes.io/v1alpha1/namespaces/{watched}/runs", run),
+        # It creates Runs (the children of array Runs), never Runtimes or RunQueues.
+        ("POST", f"/apis/kruntimes.io/v1alpha1/namespaces/{watched}/runtimes", runtime),
+        ("POST", f"/apis/kruntimes.io/v1alpha1/namespaces/{watched}/runqueues", queue),
         ("DELETE", f"/api/v1/namespaces/{watched}/pods/anything", None),
         (
             "POST",

@@ -77,7 +77,10 @@ RUNTIMES_VARIANTS: dict[str, dict[str, Any]] = {
 
 # (apiGroup, resource, verb) the controller holds, and no more.
 CONTROLLER_PERMISSIONS = {
-    *(("kruntimes.io", "runs", v) for v in ("get", "list", "watch", "update", "patch", "delete")),
+    *(
+        ("kruntimes.io", "runs", v)
+        for v in ("get", "list", "watch", "create", "update", "patch", "delete")
+    ),
     *(("kruntimes.io", "runtimes", v) for v in ("get", "list", "watch", "update", "patch")),
     *(
         ("kruntimes.io", resource, verb)
@@ -85,6 +88,8 @@ CONTROLLER_PERMISSIONS = {
         for verb in ("get", "update", "patch")
     ),
     ("kruntimes.io", "runtimes/finalizers", "update"),
+    *(("kruntimes.io", "runqueues", v) for v in ("get", "list", "watch")),
+    ("kruntimes.io", "runqueues/status", "update"),
     *(("", "pods", v) for v in ("get", "list", "watch")),
     *(("", "pods/status", v) for v in ("get", "patch")),
     *(("", "events", v) for v in ("create", "patch")),
@@ -235,7 +240,7 @@ def test_crds_in_the_chart_are_rendered_first_when_asked() -> None:
     assert objects[: len(crds)] == crds
     for crd in crds:
         assert crd["spec"]["group"] == "kruntimes.io"
-        assert crd["spec"]["names"]["plural"] in {"runs", "runtimes"}
+        assert crd["spec"]["names"]["plural"] in {"runs", "runtimes", "runqueues"}
 
 
 # --- the platform chart ------------------------------------------------------------------

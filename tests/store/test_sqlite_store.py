@@ -14,7 +14,7 @@ import pytest
 import trio
 from attrs import evolve
 
-from kruntimes.model import ObjectMeta, Phase, Runtime
+from kruntimes.model import ObjectMeta, Phase, RunQueue, RunQueueSpec, RunQueueStatus, Runtime
 from kruntimes.store import Gone, Kind, SqliteStore, StoreError, default_store_path
 from kruntimes.testing.builders import make_pod, make_run
 from kruntimes.testing.store_contract import StoreContract, next_event, scheduled
@@ -63,6 +63,29 @@ def test_reopening_restores_objects_and_continues_versions(tmp_path: Path) -> No
 
     before = trio.run(write)
     trio.run(reopen, before)
+
+
+def test_run_queues_survive_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite3"
+
+    async def write() -> RunQueue:
+        store = SqliteStore(path)
+        spec = RunQueueSpec(quota={"runs": 5}, weight=1.5, cohort="c", borrowing_limit={})
+        created = await store.create(RunQueue(ObjectMeta(name="q"), spec))
+        await store.create(RunQueue(ObjectMeta(name="gone")))
+        await store.delete(Kind.RUN_QUEUE, "default", "gone")
+        status = RunQueueStatus(pending=1, admitted=2, usage={"runs": 2})
+        busy = await store.update_status(evolve(created, status=status))
+        await store.aclose()
+        return busy
+
+    async def reopen(before: RunQueue) -> None:
+        store = SqliteStore(path)
+        assert (await store.list_run_queues()).items == (before,)
+        assert (await store.get_run_queue("default", "q")).spec.borrowing_limit == {}
+        await store.aclose()
+
+    trio.run(reopen, trio.run(write))
 
 
 def test_watches_resume_only_from_the_version_at_open(tmp_path: Path) -> None:

@@ -8,10 +8,10 @@ from attrs import evolve
 from hypothesis import given, settings
 from store_serving import serving
 
-from kruntimes.model import Run, Runtime, RuntimePod
+from kruntimes.model import Run, RunQueue, Runtime, RuntimePod
 from kruntimes.store import SqliteStore
 from kruntimes.testing import strategies
-from kruntimes.testing.model_strategies import runs, runtimes
+from kruntimes.testing.model_strategies import run_queues, runs, runtimes
 
 EXAMPLES = settings(max_examples=30, deadline=None)
 
@@ -64,6 +64,21 @@ def test_runtimes(runtime: Runtime) -> None:
 
     written, read_back = through_socket_and_file(write, read)
     assert (written.spec, written.status) == (runtime.spec, runtime.status)
+    assert read_back == written
+
+
+@EXAMPLES
+@given(run_queues())
+def test_run_queues(queue: RunQueue) -> None:
+    async def write(store):
+        created = await store.create(queue)
+        return await store.update_status(evolve(created, status=queue.status))
+
+    async def read(store, written):
+        return await store.get_run_queue(*written.key)
+
+    written, read_back = through_socket_and_file(write, read)
+    assert (written.spec, written.status) == (queue.spec, queue.status)
     assert read_back == written
 
 

@@ -17,6 +17,7 @@ import click
 from kruntimes.cli._apply import apply
 from kruntimes.cli._common import CONTEXT_ENV, KUBECONFIG_ENV, Cluster, Exit, Failure, failure
 from kruntimes.cli._engine import down, up
+from kruntimes.cli._queues import delete
 from kruntimes.cli._runs import cancel, get, list_runs, logs, run
 from kruntimes.cli._runtimes import runtime, version
 
@@ -69,7 +70,7 @@ def cli(ctx: click.Context, kubeconfig: Path | None, context: str | None) -> Non
         ctx.obj = Cluster(kubeconfig, context or None)
 
 
-for command in (up, down, apply, run, get, list_runs, logs, cancel, runtime, version):
+for command in (up, down, apply, run, get, list_runs, logs, cancel, delete, runtime, version):
     cli.add_command(command)
 
 

@@ -1,4 +1,5 @@
-"""`krt apply -f`: the Run and Runtime manifests that work on a cluster, applied to the engine.
+"""`krt apply -f`: the Run, Runtime and RunQueue manifests that work on a cluster, applied to
+the engine.
 
 Every document of every file is decoded and checked first; if any is
 invalid, each problem is reported as `document N: <field path>: <rule>` and
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from kruntimes.cli._common import Exit, Failure, Target, explain, target_options, with_client
 from kruntimes.cli._output import console
 from kruntimes.client import Applied, AsyncClient, BatchError
-from kruntimes.codec import ValidationError, decode_run, decode_runtime
-from kruntimes.model import RUN_KIND, RUNTIME_KIND, Run, Runtime
+from kruntimes.codec import Decoded, ValidationError, decode_run, decode_run_queue, decode_runtime
+from kruntimes.model import RUN_KIND, RUN_QUEUE_KIND, RUNTIME_KIND, Run, RunQueue, Runtime
 
 BATCH = 20
 """From this many objects on, show a progress bar and a summary instead of one line each."""
@@ -67,24 +68,35 @@ def _documents(text: str) -> tuple[list[tuple[int, Any]], tuple[int, str] | None
             found.append((index, doc))
 
 
-def _decode(doc: Any, namespace: str) -> tuple[Run | Runtime, list[str]]:
+Applicable = Run | Runtime | RunQueue
+_DECODERS: Mapping[str, Callable[[Mapping[str, Any]], Decoded[Any]]] = {
+    RUN_KIND: decode_run,
+    RUNTIME_KIND: decode_runtime,
+    RUN_QUEUE_KIND: decode_run_queue,
+}
+
+
+def _decode(doc: Any, namespace: str) -> tuple[Applicable, list[str]]:
     """The object of one document (metadata.namespace defaults to `namespace`) and warnings."""
     if not isinstance(doc, Mapping):
-        raise ValueError("must be a mapping: a Run or a Runtime")
+        raise ValueError("must be a mapping: a Run, a Runtime or a RunQueue")
     kind = doc.get("kind")
-    if kind not in (RUN_KIND, RUNTIME_KIND):
-        raise ValueError(f"kind: must be {RUN_KIND} or {RUNTIME_KIND}, got {kind!r}")
+    decode = _DECODERS.get(kind) if isinstance(kind, str) else None
+    if decode is None:
+        raise ValueError(
+            f"kind: must be {RUN_KIND}, {RUNTIME_KIND} or {RUN_QUEUE_KIND}, got {kind!r}"
+        )
     metadata = doc.get("metadata")
     if isinstance(metadata, Mapping) and "namespace" not in metadata:
         doc = {**doc, "metadata": {**metadata, "namespace": namespace}}
-    decoded = decode_run(doc) if kind == RUN_KIND else decode_runtime(doc)
+    decoded = decode(doc)
     return decoded.value, [str(w) for w in decoded.warnings]
 
 
-def load(paths: tuple[str, ...], namespace: str) -> list[Run | Runtime]:
+def load(paths: tuple[str, ...], namespace: str) -> list[Applicable]:
     """Every object in `paths`, or a `Failure` listing every problem of every document."""
     sources = list(_sources(paths))
-    objects: list[Run | Runtime] = []
+    objects: list[Applicable] = []
     problems: list[str] = []
     for label, text in sources:
         prefix = f"{label}: " if len(sources) > 1 else ""
@@ -109,8 +121,9 @@ def load(paths: tuple[str, ...], namespace: str) -> list[Run | Runtime]:
     return objects
 
 
-def _label(obj: Run | Runtime) -> str:
-    return f"{'run' if isinstance(obj, Run) else 'runtime'}/{obj.metadata.name}"
+def _label(obj: Applicable) -> str:
+    """`run/NAME`, `runtime/NAME` or `runqueue/NAME`, as kubectl names objects."""
+    return f"{type(obj).__name__.lower()}/{obj.metadata.name}"
 
 
 @click.command()
@@ -124,7 +137,10 @@ def _label(obj: Run | Runtime) -> str:
 )
 @target_options
 def apply(target: Target, paths: tuple[str, ...]) -> None:
-    """Create or update Runs and Runtimes from YAML or JSON manifests (many per file)."""
+    """Create or update Runs, Runtimes and RunQueues from manifests.
+
+    YAML or JSON; a file may hold many documents, of any of these kinds.
+    """
     objects = load(paths, target.namespace)
     if not objects:
         raise Failure("no objects to apply", Exit.INVALID)

@@ -240,12 +240,16 @@ def no_engine(path: Path) -> str:
     return f"no kruntimes engine at {path}; start one with: krt up --detach"
 
 
-_KUBE_NOT_FOUND = re.compile(r"/namespaces/([^/]+)/(runs|runtimes)/([^/:?\s]+): .*\bnot found$")
+_KUBE_NOT_FOUND = re.compile(
+    r"/namespaces/([^/]+)/(runs|runtimes|runqueues)/([^/:?\s]+): .*\bnot found$"
+)
+_KINDS = {"runs": "Run", "runtimes": "Runtime", "runqueues": "RunQueue"}
 _NO_RESOURCE = ("page not found", "could not find the requested resource")
 
 
 def cluster_not_found(cluster: Cluster, exc: NotFound) -> tuple[list[str], Exit]:
-    """The embedded engine's line for a missing Run or Runtime; missing CRDs are no engine."""
+    """The embedded engine's line for a missing Run, Runtime or RunQueue; missing CRDs are no
+    engine."""
     text = str(exc)
     if any(phrase in text for phrase in _NO_RESOURCE):
         line = (
@@ -256,8 +260,7 @@ def cluster_not_found(cluster: Cluster, exc: NotFound) -> tuple[list[str], Exit]
     found = _KUBE_NOT_FOUND.search(text)
     if found is None:
         return [text], Exit.NOT_FOUND
-    kind = "Run" if found[2] == "runs" else "Runtime"
-    return [f"{kind} {found[1]}/{found[3]} not found"], Exit.NOT_FOUND
+    return [f"{_KINDS[found[2]]} {found[1]}/{found[3]} not found"], Exit.NOT_FOUND
 
 
 def no_apiserver(cluster: Cluster, exc: Unavailable) -> str:

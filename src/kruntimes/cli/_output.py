@@ -1,4 +1,4 @@
-"""How `krt` shows Runs and Runtimes: rich tables for people, wire JSON or YAML for programs.
+"""How `krt` shows Runs, Runtimes and RunQueues: tables for people, wire JSON or YAML for programs.
 
 JSON and YAML are the `kruntimes.io/v1alpha1` wire objects from the codec
 (lists as a Kubernetes `List`), so `krt get x -o yaml` can be applied again.
@@ -19,9 +19,17 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from kruntimes.codec import run_to_dict, runtime_to_dict
+from kruntimes.codec import run_queue_to_dict, run_to_dict, runtime_to_dict
 from kruntimes.engine.local_pods import KIND_LABEL
-from kruntimes.model import ConditionStatus, ConditionType, Phase, Run, Runtime, RuntimePod
+from kruntimes.model import (
+    ConditionStatus,
+    ConditionType,
+    Phase,
+    Run,
+    RunQueue,
+    Runtime,
+    RuntimePod,
+)
 
 FORMATS = ("table", "json", "yaml")
 PHASE_STYLE = {
@@ -60,7 +68,7 @@ def show(renderable: Table) -> None:
     click.echo("\n".join(line.rstrip() for line in captured.get().splitlines()))
 
 
-def age(obj: Run | Runtime, now: float | None = None) -> str:
+def age(obj: Run | Runtime | RunQueue, now: float | None = None) -> str:
     created = obj.metadata.creation_timestamp
     if created is None:
         return "-"
@@ -196,6 +204,35 @@ def print_runtimes(
         show(table)
     else:
         click.echo("No Runtimes found.", err=True)
+
+
+def print_run_queues(
+    queues: Sequence[RunQueue], fmt: str, *, single: bool = False, namespaces: bool = False
+) -> None:
+    """RunQueues with their share, quota and what the scheduler last wrote in their status."""
+    if fmt != "table":
+        print_documents([run_queue_to_dict(q) for q in queues], fmt, single=single)
+        return
+    columns = ["NAMESPACE"] * namespaces + ["NAME", "WEIGHT", "COHORT", "QUOTA"]
+    table = _table(*columns, "PENDING", "ADMITTED")
+    for queue in queues:
+        spec, status = queue.spec, queue.status
+        cells = [queue.metadata.namespace] * namespaces
+        cells += [queue.metadata.name, f"{spec.weight:g}", spec.cohort or "", _quota(queue)]
+        table.add_row(*cells, str(status.pending), str(status.admitted))
+    if queues:
+        show(table)
+    else:
+        click.echo("No RunQueues found.", err=True)
+
+
+def _quota(queue: RunQueue) -> str:
+    """`gpu=6/8, runs=40/100`: what is held of each limited resource, or `unlimited`."""
+    usage = queue.status.usage
+    quota = ", ".join(
+        f"{name}={usage.get(name, 0)}/{limit}" for name, limit in sorted(queue.spec.quota.items())
+    )
+    return quota or "unlimited"
 
 
 def outcome(run: Run) -> str:

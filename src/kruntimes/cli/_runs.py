@@ -10,6 +10,7 @@ import click
 
 from kruntimes.cli._common import PHASE_EXIT, Exit, Failure, Target, target_options, with_client
 from kruntimes.cli._output import outcome, output_option, print_runs
+from kruntimes.cli._queues import RUN_QUEUE_TYPES, show_run_queues
 from kruntimes.client import AsyncClient, run_spec
 from kruntimes.codec import parse_duration
 from kruntimes.model import Phase, Run
@@ -137,14 +138,43 @@ def run(
         raise click.exceptions.Exit(PHASE_EXIT[final.status.phase])
 
 
+RUN_TYPES = ("runs", "run", "rn")
+
+
 @click.command()
-@click.argument("name")
+@click.argument("words", nargs=-1, required=True, metavar="[TYPE] NAME")
+@click.option(
+    "-A", "--all-namespaces", is_flag=True, help="With `runqueues`: those of every namespace."
+)
 @output_option
 @target_options
-def get(target: Target, name: str, output: str) -> None:
-    """Show one Run: phase, why it waits or failed, times, outputs, conditions."""
+def get(target: Target, words: tuple[str, ...], all_namespaces: bool, output: str) -> None:
+    """Show a Run, or RunQueues: `krt get NAME`, `krt get runqueues`.
+
+    A Run shows its phase, why it waits or failed, times, outputs, conditions.
+    `krt get runqueues` (or `runqueue`, `rq`) lists RunQueues, `krt get runqueue NAME`
+    shows one; `krt get run NAME` is the Run NAME even if NAME is one of those words.
+    """
+    kind, name = _resource(words)
+    if kind in RUN_QUEUE_TYPES:
+        show_run_queues(target, name, all_namespaces, output)
+        return
+    if all_namespaces or name is None:
+        raise click.UsageError("a Run is shown by NAME, in one namespace: krt get NAME")
     run_ = with_client(target, lambda client: client.get(name))
     print_runs([run_], output, single=True)
+
+
+def _resource(words: tuple[str, ...]) -> tuple[str, str | None]:
+    """(type, name) of `krt get`'s arguments: `NAME` alone is a Run, as it always was."""
+    first = words[0].lower()
+    if len(words) == 1:
+        return (first, None) if first in RUN_QUEUE_TYPES else ("run", words[0])
+    if len(words) == 2 and first in RUN_QUEUE_TYPES + RUN_TYPES:
+        return first, words[1]
+    raise click.UsageError(
+        "krt get NAME (a Run), krt get run NAME, krt get runqueues, or krt get runqueue NAME"
+    )
 
 
 @click.command(name="list")

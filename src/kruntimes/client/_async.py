@@ -34,12 +34,22 @@ from kruntimes.client._types import (
     new_run_name,
 )
 from kruntimes.client._watching import OnDone, until_pods_ready, until_terminal
-from kruntimes.codec import ValidationError, validate_run
+from kruntimes.codec import ValidationError, validate_run, validate_run_queue
 from kruntimes.engine.embedded import default_state_dir
-from kruntimes.model import ObjectMeta, Phase, Run, RunSpec, Runtime, RuntimePod
+from kruntimes.model import (
+    ObjectMeta,
+    Phase,
+    Run,
+    RunQueue,
+    RunQueueSpec,
+    RunSpec,
+    Runtime,
+    RuntimePod,
+)
 from kruntimes.store import (
     AlreadyExists,
     Conflict,
+    Kind,
     RemoteStore,
     Store,
 )
@@ -236,6 +246,38 @@ class AsyncClient:
     async def get_runtime(self, name: str) -> Runtime:
         return await self.store.get_runtime(self.namespace, name)
 
+    # ------------------------------------------------------------------ run queues
+
+    async def create_run_queue(
+        self, queue_or_spec: RunQueue | RunQueueSpec, name: str | None = None
+    ) -> RunQueue:
+        """Create a RunQueue in this namespace (`name` is required with a bare spec).
+
+        Raises `ValidationError` (every field error) before sending anything, and
+        `AlreadyExists` for a taken name: use `apply` to create or update.
+        """
+        if isinstance(queue_or_spec, RunQueueSpec):
+            queue = RunQueue(ObjectMeta(name=name or "", namespace=self.namespace), queue_or_spec)
+        else:
+            meta = evolve(queue_or_spec.metadata, namespace=self.namespace)
+            queue = evolve(queue_or_spec, metadata=evolve(meta, name=name) if name else meta)
+        problems = validate_run_queue(queue)
+        if problems:
+            raise ValidationError(problems)
+        return await self.store.create(queue)
+
+    async def get_run_queue(self, name: str) -> RunQueue:
+        return await self.store.get_run_queue(self.namespace, name)
+
+    async def list_run_queues(self, *, all_namespaces: bool = False) -> builtins.list[RunQueue]:
+        """RunQueues of this namespace (or all), with the status the scheduler last wrote."""
+        listing = await self.store.list_run_queues(None if all_namespaces else self.namespace)
+        return list(listing.items)
+
+    async def delete_run_queue(self, name: str) -> None:
+        """Delete a RunQueue; its Runs keep waiting (`NoQueue`) until one of that name exists."""
+        await self.store.delete(Kind.RUN_QUEUE, self.namespace, name)
+
     async def pods(self, runtime: str | None = None) -> builtins.list[RuntimePod]:
         """The Runtime Pods of this namespace (of one runtime), as the scheduler sees them."""
         items = (await self.store.list_pods(self.namespace)).items
@@ -333,15 +375,16 @@ class AsyncClient:
 
     async def apply(
         self,
-        objects: Iterable[Run | Runtime],
+        objects: Iterable[Run | Runtime | RunQueue],
         *,
         concurrency: int = DEFAULT_CONCURRENCY,
         on_progress: Progress | None = None,
     ) -> builtins.list[Applied]:
         """Create each object, or bring an existing one's spec, labels and annotations to it.
 
-        Objects keep their own namespaces. Runtimes go first, one by one, so new
-        pools exist before Runs arrive. Everything is validated before anything
-        is sent; store errors raise `BatchError` after the rest went through.
+        Objects keep their own namespaces. Runtimes and RunQueues go first, one by
+        one, so new pools and queues exist before Runs arrive. Everything is
+        validated before anything is sent; store errors raise `BatchError` after
+        the rest went through.
         """
         return await apply_objects(self.store, list(objects), concurrency, on_progress)

@@ -14,8 +14,14 @@ import trio
 from attrs import evolve
 
 from kruntimes.client._types import Action, Applied, BatchError
-from kruntimes.codec import FieldError, ValidationError, validate_run, validate_runtime
-from kruntimes.model import Run, Runtime
+from kruntimes.codec import (
+    FieldError,
+    ValidationError,
+    validate_run,
+    validate_run_queue,
+    validate_runtime,
+)
+from kruntimes.model import Run, RunQueue, Runtime
 from kruntimes.store import AlreadyExists, Conflict, Store, StoreError, Unavailable
 from kruntimes.store.port import Obj
 
@@ -61,17 +67,25 @@ async def gather(
     return results, errors
 
 
+def _problems(obj: Run | Runtime | RunQueue) -> tuple[FieldError, ...]:
+    if isinstance(obj, Run):
+        return validate_run(obj)
+    if isinstance(obj, Runtime):
+        return validate_runtime(obj)
+    return validate_run_queue(obj)
+
+
 async def apply_objects(
     store: Store,
-    items: list[Run | Runtime],
+    items: list[Run | Runtime | RunQueue],
     concurrency: int,
     on_progress: Progress | None = None,
 ) -> list[Applied]:
-    """`AsyncClient.apply`: validate all, then Runtimes one by one, then Runs concurrently."""
+    """`AsyncClient.apply`: validate all, then Runtimes and RunQueues one by one (in input
+    order), then Runs concurrently."""
     problems: list[FieldError] = []
     for i, obj in enumerate(items):
-        found = validate_run(obj) if isinstance(obj, Run) else validate_runtime(obj)
-        problems += [e.under(f"[{i}]") for e in found]
+        problems += [e.under(f"[{i}]") for e in _problems(obj)]
     if problems:
         raise ValidationError(problems)
     results: list[Applied | None] = [None] * len(items)
@@ -96,10 +110,12 @@ async def apply_objects(
     return [r for r in results if r is not None]
 
 
-async def _apply_one(store: Store, obj: Run | Runtime) -> Applied:
+async def _apply_one(store: Store, obj: Run | Runtime | RunQueue) -> Applied:
     if isinstance(obj, Run):
         return await _upsert(store, obj, store.get_run)
-    return await _upsert(store, obj, store.get_runtime)
+    if isinstance(obj, Runtime):
+        return await _upsert(store, obj, store.get_runtime)
+    return await _upsert(store, obj, store.get_run_queue)
 
 
 async def _upsert(store: Store, obj: Obj, read: Callable[[str, str], Awaitable[Obj]]) -> Applied:

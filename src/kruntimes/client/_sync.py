@@ -25,7 +25,7 @@ from kruntimes.client._portal import Portal
 from kruntimes.client._types import Applied, LogEntry
 from kruntimes.client._watching import OnDone
 from kruntimes.engine.embedded import EmbeddedEngine, EngineConfig
-from kruntimes.model import Phase, Run, RunSpec, Runtime, RuntimePod
+from kruntimes.model import Phase, Run, RunQueue, RunQueueSpec, RunSpec, Runtime, RuntimePod
 from kruntimes.store import Store
 
 T = TypeVar("T")
@@ -191,6 +191,22 @@ class Client:
     def get_runtime(self, name: str) -> Runtime:
         return self._call(functools.partial(self.async_client.get_runtime, name))
 
+    def create_run_queue(
+        self, queue_or_spec: RunQueue | RunQueueSpec, name: str | None = None
+    ) -> RunQueue:
+        c = self.async_client
+        return self._call(functools.partial(c.create_run_queue, queue_or_spec, name))
+
+    def get_run_queue(self, name: str) -> RunQueue:
+        return self._call(functools.partial(self.async_client.get_run_queue, name))
+
+    def list_run_queues(self, *, all_namespaces: bool = False) -> builtins.list[RunQueue]:
+        c = self.async_client
+        return self._call(functools.partial(c.list_run_queues, all_namespaces=all_namespaces))
+
+    def delete_run_queue(self, name: str) -> None:
+        self._call(functools.partial(self.async_client.delete_run_queue, name))
+
     def pods(self, runtime: str | None = None) -> builtins.list[RuntimePod]:
         return self._call(functools.partial(self.async_client.pods, runtime))
 
@@ -233,7 +249,7 @@ class Client:
 
     def apply(
         self,
-        objects: Iterable[Run | Runtime],
+        objects: Iterable[Run | Runtime | RunQueue],
         *,
         concurrency: int = DEFAULT_CONCURRENCY,
         on_progress: Progress | None = None,

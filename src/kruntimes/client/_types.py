@@ -17,6 +17,7 @@ from kruntimes.model import (
     RetryPolicy,
     Run,
     RunMode,
+    RunQueue,
     RunSource,
     RunSpec,
     Runtime,
@@ -113,11 +114,12 @@ class Applied:
     """What `apply` did with one object."""
 
     action: Action
-    object: Run | Runtime
+    object: Run | Runtime | RunQueue
 
     @property
     def kind(self) -> str:
-        return "Run" if isinstance(self.object, Run) else "Runtime"
+        """`Run`, `Runtime` or `RunQueue`."""
+        return type(self.object).__name__
 
     @property
     def name(self) -> str:

@@ -8,6 +8,7 @@ describes the format, the limits and how unknown fields are handled.
 
 from kruntimes.codec.durations import format_duration, parse_duration
 from kruntimes.codec.errors import FieldError, ValidationError
+from kruntimes.codec.extensions import validate_run_queue
 from kruntimes.codec.quantities import parse_quantity
 from kruntimes.codec.timestamps import format_timestamp, parse_timestamp
 from kruntimes.codec.validation import (
@@ -19,8 +20,11 @@ from kruntimes.codec.validation import (
 from kruntimes.codec.wire import (
     Decoded,
     decode_run,
+    decode_run_queue,
     decode_runtime,
     run_from_dict,
+    run_queue_from_dict,
+    run_queue_to_dict,
     run_status_from_dict,
     run_status_to_dict,
     run_to_dict,
@@ -33,6 +37,7 @@ __all__ = [
     "FieldError",
     "ValidationError",
     "decode_run",
+    "decode_run_queue",
     "decode_runtime",
     "format_duration",
     "format_timestamp",
@@ -40,12 +45,15 @@ __all__ = [
     "parse_quantity",
     "parse_timestamp",
     "run_from_dict",
+    "run_queue_from_dict",
+    "run_queue_to_dict",
     "run_status_from_dict",
     "run_status_to_dict",
     "run_to_dict",
     "runtime_from_dict",
     "runtime_to_dict",
     "validate_run",
+    "validate_run_queue",
     "validate_run_status",
     "validate_run_update",
     "validate_runtime",

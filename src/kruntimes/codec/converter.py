@@ -36,6 +36,8 @@ from kruntimes.model import (
     RetryPolicy,
     RunAffinityRules,
     RunAffinityTerm,
+    RunQueueSpec,
+    RunQueueStatus,
     RunSource,
     RunSpec,
     RunStatus,
@@ -102,6 +104,9 @@ _CODECS: Mapping[tuple[type, str], tuple[Hook, Callable[[Any], Any]]] = {
     (RetryPolicy, "backoff_seconds"): (hooks.duration, format_duration),
     (ResourceRequirements, "requests"): (hooks.quantities, _format_quantities),
     (RuntimeSpec, "capacity"): (_capacity, _format_capacity),
+    (RunQueueSpec, "quota"): (hooks.quantities, _format_quantities),
+    (RunQueueSpec, "borrowing_limit"): (hooks.quantities, _format_quantities),
+    (RunQueueStatus, "usage"): (hooks.quantities, _format_quantities),
 }
 """Fields whose wire form is not the plain form of their model type."""
 
@@ -249,6 +254,7 @@ def _build() -> cattrs.Converter:
     c = cattrs.Converter()
     c.register_structure_hook(str, hooks.string)
     c.register_structure_hook(int, hooks.integer)
+    c.register_structure_hook(float, hooks.number)
     c.register_structure_hook(bool, hooks.boolean)
     c.register_structure_hook(datetime, hooks.timestamp)
     c.register_structure_hook(StrEnum, hooks.enum_member)

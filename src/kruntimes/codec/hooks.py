@@ -140,6 +140,17 @@ def integer(value: Any, _typ: Any = None) -> int:
     return value
 
 
+def number(value: Any, _typ: Any = None) -> float:
+    """A JSON number as a float; integers too (`weight: 2`), within int64 as everywhere."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Invalid.at("", f"must be a number, got {type_name(value)}")
+    if isinstance(value, int):
+        return float(integer(value))
+    if not math.isfinite(value):
+        raise Invalid.at("", "must be a finite number")
+    return value
+
+
 def boolean(value: Any, _typ: Any = None) -> bool:
     if not isinstance(value, bool):
         raise Invalid.at("", f"must be true or false, got {type_name(value)}")

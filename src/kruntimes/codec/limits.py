@@ -47,6 +47,17 @@ PRIORITY_MIN = -(1 << 31)
 PRIORITY_MAX = (1 << 31) - 1
 """`spec.priority` is an int32, like a Pod's priority."""
 
+GANG_SIZE_MIN = 1
+GANG_SIZE_MAX = 10_000
+ARRAY_COMPLETIONS_MIN = 1
+ARRAY_COMPLETIONS_MAX = 1_000_000
+ARRAY_INDEXES_MAX = 64 * 1024
+"""`status.array.completedIndexes` / `failedIndexes`: ranges keep them short; a pathological
+alternation of done and not-done indexes must still fit an etcd object."""
+
+QUEUE_WEIGHT_MAX = 1_000_000
+"""A RunQueue's `weight` is > 0 and at most this: shares are ratios of weights."""
+
 MESSAGE_MAX = 4096
 OUTPUTS_MAX_KEYS = 64
 OUTPUT_KEY_MAX_BYTES = 128
@@ -128,6 +139,23 @@ LIMITS: tuple[Limit, ...] = (
     ),
     Limit("spec.ttlSecondsAfterFinished", ">= 0"),
     Limit("spec.priority", f"{PRIORITY_MIN} to {PRIORITY_MAX} (int32); kruntimes extension"),
+    Limit(
+        "spec.priorityClassName",
+        f"DNS-1123 subdomain, at most {NAME_MAX} characters; excludes a non-zero `priority`; "
+        "kruntimes extension",
+    ),
+    Limit("spec.queue", f"DNS-1123 label, at most {LABEL_MAX} characters; kruntimes extension"),
+    Limit("spec.gang.name", f"DNS-1123 label, at most {LABEL_MAX} characters"),
+    Limit("spec.gang.size", f"{GANG_SIZE_MIN}..{GANG_SIZE_MAX}"),
+    Limit("spec.gang.timeoutSeconds", "a finite number > 0"),
+    Limit("spec.array.completions", f"{ARRAY_COMPLETIONS_MIN}..{ARRAY_COMPLETIONS_MAX}"),
+    Limit("spec.array.parallelism", "1..`completions`"),
+    Limit("spec.array, spec.gang", "mutually exclusive"),
+    Limit(
+        "status.array.completedIndexes, status.array.failedIndexes",
+        f"ascending indexes and ranges like `1,3-5`, at most {ARRAY_INDEXES_MAX} characters",
+    ),
+    Limit("status.array.active, .succeeded, .failed", ">= 0"),
     Limit("status.message", f"at most {MESSAGE_MAX} characters"),
     Limit(
         "status.outputs",
@@ -146,7 +174,16 @@ LIMITS: tuple[Limit, ...] = (
     Limit("spec.capacity.resources (Runtime)", "qualified-name keys; whole numbers >= 0"),
     Limit("spec.artifactStore.driver (Runtime)", _one_of(ARTIFACT_DRIVERS)),
     Limit("status.readyReplicas (Runtime)", ">= 0"),
+    Limit("metadata.name (RunQueue)", f"DNS-1123 label, at most {LABEL_MAX} characters"),
+    Limit("spec.quota, spec.borrowingLimit (RunQueue)", "qualified-name keys; whole numbers >= 0"),
+    Limit("spec.weight (RunQueue)", f"a finite number > 0 and <= {QUEUE_WEIGHT_MAX}"),
+    Limit("spec.cohort (RunQueue)", f"DNS-1123 label, at most {LABEL_MAX} characters"),
+    Limit("spec.maxPending (RunQueue)", ">= 0"),
+    Limit("spec.starvationLimitSeconds (RunQueue)", "a finite number >= 0"),
+    Limit("status.pending, status.admitted (RunQueue)", ">= 0"),
+    Limit("status.usage (RunQueue)", "qualified-name keys; whole numbers >= 0"),
     Limit("any integer", f"fits int64 ({INT_MIN}..{INT_MAX})"),
+    Limit("any number", "an integer or a finite decimal (kruntimes extension fields)"),
     Limit("any timestamp", "RFC 3339; timezone-aware in the model"),
     Limit(
         "values kept verbatim",

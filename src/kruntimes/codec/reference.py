@@ -25,17 +25,22 @@ from kruntimes.model import (
     ObjectMeta,
     ResourceRequirements,
     RetryPolicy,
+    RunQueueSpec,
+    RunQueueStatus,
     RunSpec,
     RunStatus,
     RuntimeSpec,
     RuntimeStatus,
 )
 
-_PLAIN = {str: "string", int: "integer", bool: "boolean", datetime: "timestamp"}
+_PLAIN = {str: "string", int: "integer", float: "number", bool: "boolean", datetime: "timestamp"}
 _DURATIONS = {(RunSpec, "timeout_seconds"), (RetryPolicy, "backoff_seconds")}
 _SPECIAL = {
     (ResourceRequirements, "requests"): "map of quantities",
     (RuntimeSpec, "capacity"): "`{resources: map of quantities}`",
+    (RunQueueSpec, "quota"): "map of quantities",
+    (RunQueueSpec, "borrowing_limit"): "map of quantities",
+    (RunQueueStatus, "usage"): "map of quantities",
     **dict.fromkeys(_DURATIONS, "duration"),
 }
 
@@ -57,6 +62,7 @@ def fields_table_markdown(parts: Mapping[str, type]) -> str:
 
 RUN_PARTS: Mapping[str, type] = {"metadata": ObjectMeta, "spec": RunSpec, "status": RunStatus}
 RUNTIME_PARTS: Mapping[str, type] = {"spec": RuntimeSpec, "status": RuntimeStatus}
+RUN_QUEUE_PARTS: Mapping[str, type] = {"spec": RunQueueSpec, "status": RunQueueStatus}
 
 
 def _rows(path: str, cls: type, seen: dict[type, str]) -> Iterator[str]:
@@ -118,6 +124,7 @@ def _default(cls: type, attr: str, required: bool) -> str:
 DOC_SECTIONS: Mapping[str, Callable[[], str]] = {
     "wire-run-fields": lambda: fields_table_markdown(RUN_PARTS),
     "wire-runtime-fields": lambda: fields_table_markdown(RUNTIME_PARTS),
+    "wire-run-queue-fields": lambda: fields_table_markdown(RUN_QUEUE_PARTS),
     "wire-limits": limits_table_markdown,
 }
 """Marker name -> generator of the text between `<!-- name -->` and `<!-- /name -->`."""

@@ -31,6 +31,7 @@ from kruntimes.codec.checks import (
     within,
 )
 from kruntimes.codec.errors import FieldError
+from kruntimes.codec.extensions import admission_rules, array_status_rules
 from kruntimes.codec.hooks import key_segment
 from kruntimes.codec.syntax import (
     dns_subdomain_problem,
@@ -58,7 +59,7 @@ _E = FieldError
 _VALUED = (SelectorOperator.IN, SelectorOperator.NOT_IN)
 _IMMUTABLE_SPEC = (
     "runtime", "source", "mode", "env", "timeout_seconds", "retry_policy", "resources",
-    "workspace", "affinity", "priority",
+    "workspace", "affinity", "priority", "priority_class_name", "queue", "gang", "array",
 )  # fmt: skip
 
 
@@ -150,6 +151,7 @@ def run_spec_rules(spec: RunSpec) -> Iterator[FieldError]:
         yield from one_of(f"{reasons}[{i}]", reason, limits.RETRYABLE_REASONS)
     yield from at_least("spec.ttlSecondsAfterFinished", spec.ttl_seconds_after_finished, 0)
     yield from within("spec.priority", spec.priority, limits.PRIORITY_MIN, limits.PRIORITY_MAX)
+    yield from admission_rules(spec)
     yield from extra("spec", spec.extra, RunSpec)
 
 
@@ -274,6 +276,8 @@ def run_status_rules(status: RunStatus) -> Iterator[FieldError]:
     if status.artifact_store is not None and "driver" in status.artifact_store:
         driver = status.artifact_store["driver"]
         yield from one_of("status.artifactStore.driver", driver, limits.ARTIFACT_DRIVERS)
+    if status.array is not None:
+        yield from array_status_rules("status.array", status.array)
     yield from extra("status", status.extra, RunStatus)
 
 

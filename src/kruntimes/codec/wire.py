@@ -1,4 +1,4 @@
-"""Whole `Run` and `Runtime` documents <-> model objects, with validation.
+"""Whole `Run`, `Runtime` and `RunQueue` documents <-> model objects, with validation.
 
 Decoding structures each part (metadata, spec, status) and runs the rules of
 `validation.py` on every part that structured, so one `ValidationError` lists
@@ -20,6 +20,11 @@ from kruntimes.codec import hooks
 from kruntimes.codec.checks import metadata_rules
 from kruntimes.codec.converter import CONVERTER
 from kruntimes.codec.errors import FieldError, Invalid, ValidationError
+from kruntimes.codec.extensions import (
+    run_queue_metadata_rules,
+    run_queue_spec_rules,
+    run_queue_status_rules,
+)
 from kruntimes.codec.validation import (
     run_spec_rules,
     run_status_rules,
@@ -30,9 +35,13 @@ from kruntimes.codec.validation import (
 from kruntimes.model import (
     API_VERSION,
     RUN_KIND,
+    RUN_QUEUE_KIND,
     RUNTIME_KIND,
     ObjectMeta,
     Run,
+    RunQueue,
+    RunQueueSpec,
+    RunQueueStatus,
     RunSpec,
     RunStatus,
     Runtime,
@@ -70,6 +79,11 @@ _RUNTIME = (
     _Part("spec", RuntimeSpec, False, runtime_spec_rules),
     _Part("status", RuntimeStatus, False, runtime_status_rules),
 )
+_RUN_QUEUE = (
+    _Part("metadata", ObjectMeta, True, run_queue_metadata_rules),
+    _Part("spec", RunQueueSpec, False, run_queue_spec_rules),
+    _Part("status", RunQueueStatus, False, run_queue_status_rules),
+)
 _RUN_STATUS = (_Part("status", RunStatus, False, run_status_rules),)
 _TOP_LEVEL = frozenset({"apiVersion", "kind", "metadata", "spec", "status"})
 
@@ -88,6 +102,13 @@ def decode_runtime(document: Mapping[str, Any], *, strict: bool = False) -> Deco
     return Decoded(Runtime(*parts), tuple(state.unknown))
 
 
+def decode_run_queue(document: Mapping[str, Any], *, strict: bool = False) -> Decoded[RunQueue]:
+    """A valid RunQueue and the unknown fields of its wire dict, or `ValidationError`."""
+    with _decoding(strict) as (errors, state):
+        parts = _decode_document(document, RUN_QUEUE_KIND, _RUN_QUEUE, errors, state)
+    return Decoded(RunQueue(*parts), tuple(state.unknown))
+
+
 def run_from_dict(document: Mapping[str, Any], *, strict: bool = False) -> Run:
     """`decode_run(...).value`, for callers that do not report unknown fields."""
     return decode_run(document, strict=strict).value
@@ -96,6 +117,11 @@ def run_from_dict(document: Mapping[str, Any], *, strict: bool = False) -> Run:
 def runtime_from_dict(document: Mapping[str, Any], *, strict: bool = False) -> Runtime:
     """`decode_runtime(...).value`."""
     return decode_runtime(document, strict=strict).value
+
+
+def run_queue_from_dict(document: Mapping[str, Any], *, strict: bool = False) -> RunQueue:
+    """`decode_run_queue(...).value`."""
+    return decode_run_queue(document, strict=strict).value
 
 
 def run_status_from_dict(status: Mapping[str, Any], *, strict: bool = False) -> RunStatus:
@@ -113,6 +139,11 @@ def run_to_dict(run: Run) -> dict[str, Any]:
 def runtime_to_dict(runtime: Runtime) -> dict[str, Any]:
     """The full wire object: apiVersion, kind, metadata, spec and status."""
     return _document(RUNTIME_KIND, runtime.metadata, runtime.spec, runtime.status)
+
+
+def run_queue_to_dict(queue: RunQueue) -> dict[str, Any]:
+    """The full wire object: apiVersion, kind, metadata, spec and status."""
+    return _document(RUN_QUEUE_KIND, queue.metadata, queue.spec, queue.status)
 
 
 def run_status_to_dict(status: RunStatus) -> dict[str, Any]:

@@ -20,6 +20,8 @@ from kruntimes.core.events import (
     PodDeleted,
     PodHeartbeat,
     PodUpserted,
+    QueueDeleted,
+    QueueUpserted,
     RunDeleted,
     RunUpserted,
 )
@@ -59,6 +61,8 @@ __all__ = [
     "Policy",
     "PoolKey",
     "PreFilterResult",
+    "QueueDeleted",
+    "QueueUpserted",
     "Requeue",
     "RetryDecision",
     "RunDeleted",

@@ -26,3 +26,9 @@ class SchedulerConfig:
     """Running Runs on a deleting Pod may finish for this long before they are requeued."""
     disabled_plugins: tuple[str, ...] = field(default=(), converter=tuple)
     """Plugin names (as registered) to leave out, built-in ones included."""
+    admission: bool = True
+    """Admit Runs through their RunQueues (quota, fair share, cohorts, gangs); False places
+    every pending Run of a pool by priority alone, ignoring `spec.queue` and `spec.gang`."""
+    priority_classes: Mapping[str, int] = field(factory=dict)
+    """Priority of each `spec.priorityClassName`; a Run naming another class fails with
+    reason `UnknownPriorityClass`, unless a `kruntimes_run_priority` plugin resolves it."""

@@ -6,7 +6,7 @@ from attrs import frozen
 
 from kruntimes.core.decisions import RunKey
 from kruntimes.core.state import PodKey
-from kruntimes.model import Run, RuntimePod
+from kruntimes.model import Run, RunQueue, RuntimePod
 
 
 @frozen
@@ -41,4 +41,26 @@ class PodHeartbeat:
     at: float
 
 
-Event = RunUpserted | RunDeleted | PodUpserted | PodDeleted | PodHeartbeat
+@frozen
+class QueueUpserted:
+    """A RunQueue was created or changed."""
+
+    queue: RunQueue
+
+
+@frozen
+class QueueDeleted:
+    """A RunQueue is gone; its Runs wait (`NoQueue`) until it comes back."""
+
+    key: tuple[str, str]
+
+
+Event = (
+    RunUpserted
+    | RunDeleted
+    | PodUpserted
+    | PodDeleted
+    | PodHeartbeat
+    | QueueUpserted
+    | QueueDeleted
+)

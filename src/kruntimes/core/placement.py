@@ -3,7 +3,9 @@
 The walk pops Pods off the pool's heap until `candidates_to_score` feasible
 ones are found, so a decision costs O(k log pods), not O(pods). Filter hooks
 see those candidates as one batch; only if they reject the whole batch is the
-walk continued for another.
+walk continued for another. A Pod whose `runs` slots are all taken receives no
+Run, whatever the Run requests: the heap holds only Pods with a free slot, and
+the allowed and preferred sets of pre-filters obey the same rule.
 """
 
 from __future__ import annotations
@@ -96,6 +98,7 @@ def decide(
             if name not in excluded
             and (p := pool.pods.get(name)) is not None
             and p.available
+            and p.has_room()
             and p.fits(request)
         ]
         candidates = _filtered(pool.ordered(feasible), policy, run, cluster, rejections)[:k]
@@ -107,6 +110,7 @@ def decide(
             and (allowed is None or name in allowed)
             and (p := pool.pods.get(name)) is not None
             and p.available
+            and p.has_room()
             and p.fits(request)
             and p not in candidates
         ]

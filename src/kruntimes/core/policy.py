@@ -12,6 +12,7 @@ from typing import Protocol
 
 from attrs import field, frozen
 
+from kruntimes.core.admission import QueueState
 from kruntimes.core.decisions import RunKey, WaitReason
 from kruntimes.core.pool import PodOrder
 from kruntimes.core.state import PodState, RunState
@@ -100,12 +101,31 @@ class Policy(Protocol):
 
     def is_retryable(self, run: Run, reason: str) -> bool | None: ...
 
-    def run_priority(self, run: Run) -> int:
-        """The Run's placement priority (`spec.priority` unless a plugin resolves another)."""
+    def run_priority(self, run: Run) -> int | None:
+        """The Run's placement priority (`spec.priority` unless a plugin resolves another);
+        None: its `spec.priorityClassName` is unknown (the Run fails)."""
         ...
 
 
+class AdmissionPolicy(Protocol):
+    """Optional: admission plugins (`kruntimes_admit`, `kruntimes_queue_share`).
+
+    A `Policy` without these attributes admits whatever quota allows, by weighted
+    dominant-resource fairness.
+    """
+
+    has_admission: bool
+    has_queue_share: bool
+
+    def admit(self, run: Run, queue: QueueState, cluster: ClusterView) -> str | None: ...
+
+    def queue_share(
+        self, queue: QueueState, capacity: Mapping[str, int], usage: Mapping[str, int]
+    ) -> float | None: ...
+
+
 __all__ = [
+    "AdmissionPolicy",
     "Availability",
     "ClusterView",
     "PodOrder",

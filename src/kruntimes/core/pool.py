@@ -34,10 +34,15 @@ class Pool:
         "_order",
         "_serial",
         "available_count",
+        "blocked",
+        "capacity",
         "dirty",
         "key",
         "pending",
         "pods",
+        "shares",
+        "starving",
+        "usage",
         "wait",
     )
 
@@ -48,8 +53,19 @@ class Pool:
         self._serial = itertools.count()
         self.pods: dict[str, PodState] = {}
         self.available_count = 0
-        self.pending = PendingQueue()
-        """Runs ready to place: highest priority first, arrival order among equals."""
+        self.pending = PoolPending()
+        """Runs ready to place, per queue: highest priority first, arrival order among equals."""
+        self.capacity: dict[str, int] = {}
+        """Sum of the capacity of the pool's Pods: what fair shares are fractions of."""
+        self.usage: dict[str, dict[str, int]] = {}
+        """Resources held on the pool's Pods, per queue name."""
+        self.shares = ShareHeap()
+        """The queues with Runs pending here, lowest weighted share first (admission)."""
+        self.blocked: dict[str, RunState] = {}
+        """Per strict FIFO queue, the Run at its head that kept the rest waiting last cycle."""
+        self.starving: list[RunState] = []
+        """Runs passed over past their queue's starvation limit, oldest first: until the
+        first of them is bound, nothing else binds here."""
         self.dirty = False
         self.wait: WaitReason | None = None
         """Why the Runs not examined in the last cycle wait (the pool was full)."""
@@ -129,6 +145,124 @@ class Pool:
     def _compact(self) -> None:
         self._heap = [e for e in self._heap if e[3] == e[4].heap_version]
         heapq.heapify(self._heap)
+
+
+class ShareHeap:
+    """Queue names by share, lowest first, kept across cycles.
+
+    A queue's entry is replaced (`push` again) whenever its share changes; older
+    entries are skipped by version when they surface, so a cycle costs a log per
+    decision rather than a pass over every queue of the pool.
+    """
+
+    __slots__ = ("_heap", "_version", "stale")
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, str, int]] = []
+        self._version: dict[str, int] = {}
+        self.stale = True
+        """Every share changed (capacity, weights): rebuild before the next cycle."""
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._version
+
+    def clear(self) -> None:
+        self._heap.clear()
+        self._version.clear()
+        self.stale = False
+
+    def push(self, name: str, share: float) -> None:
+        version = self._version.get(name, 0) + 1
+        self._version[name] = version
+        heapq.heappush(self._heap, (share, name, version))
+
+    def pop(self) -> str | None:
+        """The queue with the lowest share, off the heap (`push` it back with its new share)."""
+        heap = self._heap
+        version = self._version
+        while heap:
+            _, name, v = heapq.heappop(heap)
+            if version.get(name) == v:
+                return name
+        return None
+
+    def peek(self) -> tuple[float, str] | None:
+        heap = self._heap
+        version = self._version
+        while heap:
+            share, name, v = heap[0]
+            if version.get(name) == v:
+                return share, name
+            heapq.heappop(heap)
+        return None
+
+    def discard(self, name: str) -> None:
+        self._version.pop(name, None)
+
+
+class PoolPending:
+    """A pool's pending Runs: one `PendingQueue` per RunQueue name ("" with admission off)."""
+
+    __slots__ = ("_queue_of", "added", "queues")
+
+    def __init__(self) -> None:
+        self.queues: dict[str, PendingQueue] = {}
+        self._queue_of: dict[RunKey, str] = {}
+        self.added: list[str] = []
+        """Queues that got their first pending Run here since the last admitted cycle."""
+
+    def __len__(self) -> int:
+        return len(self._queue_of)
+
+    def __bool__(self) -> bool:
+        return bool(self._queue_of)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._queue_of
+
+    def __setitem__(self, key: RunKey, st: RunState) -> None:
+        name = st.queue_name
+        sub = self.queues.get(name)
+        if sub is None:
+            sub = self.queues[name] = PendingQueue()
+            self.added.append(name)
+        sub[key] = st
+        self._queue_of[key] = name
+
+    def __delitem__(self, key: RunKey) -> None:
+        name = self._queue_of.pop(key)
+        sub = self.queues[name]
+        del sub[key]
+        if not sub:
+            del self.queues[name]
+
+    def pop(self, key: RunKey, default: RunState | None = None) -> RunState | None:
+        name = self._queue_of.get(key)
+        if name is None:
+            return default
+        st = self.queues[name].pop(key)
+        del self._queue_of[key]
+        if not self.queues[name]:
+            del self.queues[name]
+        return st
+
+    def values(self) -> Iterable[RunState]:
+        """Queue by queue (in name order), each in placement order; do not change meanwhile."""
+        queues = self.queues
+        if len(queues) == 1:
+            return next(iter(queues.values())).values()
+        return itertools.chain.from_iterable(queues[n].values() for n in sorted(queues))
+
+    def keys(self) -> Iterator[RunKey]:
+        return (st.key for st in self.values())
+
+    def highest(self, queue: str | None = None) -> int | None:
+        """The highest priority waiting in `queue` (None: in any queue)."""
+        if queue is not None:
+            sub = self.queues.get(queue)
+            return None if sub is None else sub.highest()
+        levels = [h for sub in self.queues.values() if (h := sub.highest()) is not None]
+        return max(levels) if levels else None
 
 
 class PendingQueue:

@@ -10,13 +10,12 @@ import heapq
 import itertools
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from attrs import evolve, fields, frozen
 
 from kruntimes.core.config import SchedulerConfig
 from kruntimes.core.decisions import (
-    Bind,
     Decision,
     Plan,
     Requeue,
@@ -30,6 +29,8 @@ from kruntimes.core.events import (
     PodDeleted,
     PodHeartbeat,
     PodUpserted,
+    QueueDeleted,
+    QueueUpserted,
     RunDeleted,
     RunUpserted,
 )
@@ -37,6 +38,7 @@ from kruntimes.core.indexes import HolderIndex
 from kruntimes.core.placement import decide
 from kruntimes.core.policy import Policy
 from kruntimes.core.pool import Pool
+from kruntimes.core.queues import CycleWalk, Queues
 from kruntimes.core.resources import add, invalid_request, request_of, subtract
 from kruntimes.core.retry import backoff_delay, decide_retry
 from kruntimes.core.stale import StaleVerdict, stale_verdict, unhealthy_since
@@ -92,9 +94,19 @@ class SchedulerStatistics:
     pools: int
     decisions: dict[str, int]
     wakeups: dict[str, int]
+    queues: int = 0
+    gangs: int = 0
 
 
-_ROOM = frozenset({WaitCode.NO_AVAILABLE_POD, WaitCode.NO_CAPACITY, WaitCode.LOWER_PRIORITY})
+_ROOM = frozenset(
+    {
+        WaitCode.NO_AVAILABLE_POD,
+        WaitCode.NO_CAPACITY,
+        WaitCode.LOWER_PRIORITY,
+        WaitCode.FAIR_SHARE,
+        WaitCode.QUEUE_BLOCKED,
+    }
+)
 """Reasons to wait that are about room on the pool's Pods."""
 
 
@@ -104,7 +116,7 @@ def _pool_wait(head: WaitReason, pool: Pool) -> WaitReason:
     return WaitReason(WaitCode.NO_CAPACITY, f"no Pod of runtime {pool.key[1]} has room")
 
 
-class Scheduler(HolderIndex):
+class Scheduler(HolderIndex, Queues):
     """Places pending Runs onto available Runtime Pods. Not thread-safe; one owner feeds it."""
 
     def __init__(self, policy: Policy, config: SchedulerConfig | None = None) -> None:
@@ -122,6 +134,11 @@ class Scheduler(HolderIndex):
         self._seq = itertools.count()
         self._decisions: Counter[str] = Counter()
         self._wakeups: Counter[str] = Counter()
+        self._admission = self.config.admission
+        self._init_queues()
+
+    def _next_seq(self) -> int:
+        return next(self._seq)
 
     # ------------------------------------------------------------------ events
 
@@ -137,6 +154,10 @@ class Scheduler(HolderIndex):
             self.pod_deleted(event.key)
         elif isinstance(event, PodHeartbeat):
             self.pod_heartbeat(event.key, event.at)
+        elif isinstance(event, QueueUpserted):
+            self.queue_upserted(event.queue)
+        elif isinstance(event, QueueDeleted):
+            self.queue_deleted(event.key)
         else:  # pragma: no cover - Event is a closed union
             raise TypeError(f"not a scheduler event: {event!r}")
 
@@ -146,22 +167,13 @@ class Scheduler(HolderIndex):
         st = self._runs.get(key)
         status = run.status
         phase = status.phase
-        if phase in TERMINAL_PHASES:
-            if st is not None:
+        if phase in TERMINAL_PHASES or run.spec.array is not None:
+            if st is not None:  # an array Run is never placed: its child Runs are
                 self._forget_run(st)
             return
         if st is None:
-            request = request_of(run.spec.resources.requests)
-            priority = self.policy.run_priority(run)
-            st = RunState(
-                key, run, (key[0], run.spec.runtime), request, next(self._seq), priority=priority
-            )
-            self._runs[key] = st
-            problem = invalid_request(request)
-            if problem is not None:
-                self._terminal_next[key] = Terminate(
-                    key, Phase.FAILED, FailureReason.INVALID_RESOURCES, problem
-                )
+            st = self._track(run, key)
+            if st is None:
                 return
         elif st.holds and meta is not st.run.metadata and meta.labels != st.run.metadata.labels:
             self._unindex_holder(st)  # the label index is keyed by the old labels
@@ -202,6 +214,39 @@ class Scheduler(HolderIndex):
         st.pod_uid = status.assigned_pod_uid
         self._dirty_pods[(key[0], pod_name)] = None
 
+    def _track(self, run: Run, key: RunKey) -> RunState | None:
+        """Start tracking a Run; None if it must end (`_terminal_next` says how)."""
+        request = request_of(run.spec.resources.requests)
+        priority = self.policy.run_priority(run)
+        st = RunState(
+            key, run, (key[0], run.spec.runtime), request, next(self._seq), priority=priority or 0
+        )
+        self._runs[key] = st
+        problem = invalid_request(request)
+        if problem is not None:
+            self._terminal_next[key] = Terminate(
+                key, Phase.FAILED, FailureReason.INVALID_RESOURCES, problem
+            )
+            return None
+        refusal = self._arrival_refusal(st, priority)
+        if refusal is not None:
+            if run.status.phase is _PENDING:
+                self._terminal_next[key] = refusal
+                return None
+            self._rejected.pop(key, None)  # already placed: only new Runs are refused
+        return st
+
+    def _arrival_refusal(self, st: RunState, priority: int | None) -> Terminate | None:
+        if priority is None:
+            name = st.run.spec.priority_class_name
+            known = ", ".join(sorted(self.config.priority_classes)) or "none"
+            return self._refuse(
+                st,
+                FailureReason.UNKNOWN_PRIORITY_CLASS,
+                f"priority class {name!r} is not defined (known: {known})",
+            )
+        return self._join(st) if self._admission else None
+
     def run_deleted(self, key: RunKey) -> None:
         st = self._runs.get(key)
         if st is not None:
@@ -216,6 +261,12 @@ class Scheduler(HolderIndex):
         pool = self._pool((pod.namespace, pod.runtime))
         if pod.name not in pool.pods:
             pool.pods[pod.name] = ps
+            _count(pool.capacity, pod.capacity, 1)
+            pool.shares.stale = True
+        elif old is not None and old.capacity is not pod.capacity and old.capacity != pod.capacity:
+            _count(pool.capacity, old.capacity, -1)
+            _count(pool.capacity, pod.capacity, 1)
+            pool.shares.stale = True
         if ps.available:
             pool.touch(ps)  # capacity may have changed
         self._dirty_pods[pod.key] = None
@@ -284,7 +335,7 @@ class Scheduler(HolderIndex):
             if budget <= 0:
                 break
             self._dirty_pools.discard(pool_key)
-            budget -= self._schedule_pool(pool, out, budget)
+            budget -= self._schedule_pool(pool, out, budget, now)
         if out:
             self._decisions.update([type(d).__name__ for d in out])
         return Plan(tuple(out), self.next_wakeup())
@@ -292,10 +343,23 @@ class Scheduler(HolderIndex):
     def next_wakeup(self) -> float | None:
         return self._timers[0][0] if self._timers else None
 
-    def _schedule_pool(self, pool: Pool, out: list[Decision], budget: float) -> int:
+    def _schedule_pool(self, pool: Pool, out: list[Decision], budget: float, now: float) -> int:
         pending = pool.pending
         pool.wait = None
+        if pool.starving and not self._serve_starving(pool, out, now):
+            return 0
+        if self._admission and not self._simple(pool):
+            count, keys = self._schedule_admitted(pool, out, budget, now)
+            for key in keys:
+                pending.pop(key, None)
+            if pool.starving:  # the first one was bound: the next one's turn
+                self._dirty_pools.add(pool.key)
+            return count
+        if pending.added:
+            pending.added.clear()
+            pool.shares.stale = True  # rebuilt if the pool ever needs admission
         bound: list[RunState] = []
+        skipped: list[RunState] = []
         policy = self.policy
         for st in pending.values():
             if len(bound) >= budget:
@@ -310,19 +374,70 @@ class Scheduler(HolderIndex):
                 if st.needs_slot and not pool.has_candidates():
                     pool.wait = _pool_wait(wait, pool)
                     break  # no Pod has room: the Runs behind wait for capacity, unexamined
+                if self._admission and wait.code is WaitCode.NO_CAPACITY:
+                    skipped.append(st)
                 continue
-            st.reserved = True
-            st.wait = None
-            self._hold_on(st, best, pool)
-            st.pod_uid = best.pod.uid if best.pod is not None else ""
-            for ps in popped:
-                if ps is not best:
-                    pool.offer(ps)
+            if skipped:
+                self._passed(skipped, now)
+            self._bind(st, best, pool, popped, out)
             bound.append(st)
-            out.append(Bind(st.key, best.key[1], st.pod_uid, st.attempt))
         for st in bound:
             del pending[st.key]
         return len(bound)
+
+    def _simple(self, pool: Pool) -> bool:
+        """Whether the pool's Runs need nothing of admission beyond arrival order: one
+        queue that exists, without quota or cohort, no gangs, no admission plugins."""
+        queues = pool.pending.queues
+        if len(queues) != 1 or self._gangs or self._has_admit:
+            return False
+        qs = self._queues.get((pool.key[0], next(iter(queues))))
+        return (
+            qs is not None and qs.exists and qs.unlimited and qs.starving is None and not qs.strict
+        )
+
+    def _serve_starving(self, pool: Pool, out: list[Decision], now: float) -> bool:
+        """Place the pool's longest-starving Run first; False: it cannot start yet, and
+        nothing else in the pool may take the room it waits for."""
+        pending = pool.pending
+        while pool.starving:
+            st = pool.starving[0]
+            if st.key in pending and not st.holds and self._could_ever_fit(st):
+                break
+            pool.starving.pop(0)  # placed, gone, or it cannot fit any more: others go on
+        else:
+            return True
+        if (pending.highest(st.queue_name) or st.priority) > st.priority:
+            return True  # Runs of a higher priority in its queue still go first
+        qs = st.queue
+        reason = self._admission_verdict(st, qs) if qs is not None else None
+        if reason is None and (st.gang is None or st.gang.formed):
+            best, wait, popped = decide(st, pool, self.policy, self._view)
+            if best is not None:
+                self._bind(st, best, pool, popped, out)
+                del pending[st.key]
+                pool.starving.pop(0)
+                return True
+            for ps in popped:
+                pool.offer(ps)
+            reason = wait
+        elif reason is None and st.gang is not None and qs is not None:
+            walk = CycleWalk(pool, now)
+            placed = self._place_gang(st.gang, qs, out, walk)
+            for key in walk.bound:
+                pending.pop(key, None)
+            if isinstance(placed, int):
+                pool.starving.pop(0)
+                return True
+            reason = placed
+        assert reason is not None
+        self._note_wait(st, reason, out)
+        pool.wait = WaitReason(
+            WaitCode.QUEUE_BLOCKED,
+            f"Run {st.key[1]} was passed over for its queue's starvation limit and starts "
+            f"first; the room on runtime {pool.key[1]} is kept for it ({reason.message})",
+        )
+        return False
 
     def _note_wait(self, st: RunState, reason: WaitReason, out: list[Decision]) -> None:
         if st.wait != reason:
@@ -408,8 +523,11 @@ class Scheduler(HolderIndex):
     def _leave_pool(self, ps: PodState) -> None:
         assert ps.pod is not None
         pool = self._pools.get((ps.pod.namespace, ps.pod.runtime))
-        if pool is not None and pool.pods.pop(ps.name, None) is not None and ps.available:
-            pool.available_count -= 1
+        if pool is not None and pool.pods.pop(ps.name, None) is not None:
+            _count(pool.capacity, ps.pod.capacity, -1)
+            pool.shares.stale = True
+            if ps.available:
+                pool.available_count -= 1
         ps.available = False
         ps.unavailable_reason = "the Pod is gone"
         ps.heap_version += 1
@@ -431,8 +549,11 @@ class Scheduler(HolderIndex):
     def _queue_pending(self, st: RunState) -> None:
         """Queue a Pending Run for placement, unless it must end: invalid or cancelled."""
         problem = invalid_request(st.request)
+        rejected = self._rejected.get(st.key) if self._rejected else None
         if problem is not None:
             ending = Terminate(st.key, Phase.FAILED, FailureReason.INVALID_RESOURCES, problem)
+        elif rejected is not None:
+            ending = rejected
         elif st.run.spec.cancel_requested:
             ending = Terminate(
                 st.key, Phase.CANCELLED, FailureReason.CANCELLED, "cancelled before it started"
@@ -473,8 +594,14 @@ class Scheduler(HolderIndex):
 
     def _unqueue(self, st: RunState) -> None:
         pool = self._pools.get(st.pool)
-        if pool is not None:
-            pool.pending.pop(st.key, None)
+        if (
+            pool is not None
+            and pool.pending.pop(st.key, None) is not None
+            and st.queue is not None
+            and st.queue.strict
+            and pool.pending
+        ):
+            self._dirty_pools.add(pool.key)  # the Runs behind it move up
         st.not_before = 0.0
 
     def _forget_run(self, st: RunState) -> None:
@@ -487,6 +614,8 @@ class Scheduler(HolderIndex):
             self._terminal_next.pop(key, None)
         if self._terminal_sent:
             self._terminal_sent.pop(key, None)
+        if self._admission or self._rejected:
+            self._leave(st)
         del self._runs[key]
 
     def _hold(self, st: RunState, pod_name: str) -> None:
@@ -496,6 +625,10 @@ class Scheduler(HolderIndex):
         st.pod = pod_name
         st.holds = True
         self._index_holder(st)
+        if st.queue is not None:
+            self._charge(st, self._pools.get(st.pool), 1)
+            if st.gang is not None:
+                st.gang.formed = True  # bound before we saw it: so was its gang
         if ps.pod is not None:
             pool = self._pools.get((ps.pod.namespace, ps.pod.runtime))
             if pool is not None:
@@ -510,14 +643,18 @@ class Scheduler(HolderIndex):
         st.pod = ps.key[1]
         st.holds = True
         self._index_holder(st)
+        if st.queue is not None:
+            self._charge(st, pool, 1)
         pool.touch(ps)
 
-    def _release(self, st: RunState, *, reserved: bool = False) -> None:
+    def _release(self, st: RunState, *, reserved: bool = False, wake: bool = True) -> None:
         ps = self._pods.get((st.key[0], st.pod or ""))
         if reserved:
             st.reserved = False
             if st.pod is not None:
                 self.policy.unreserve(st.run, st.pod, self)
+        if st.queue is not None and st.holds:
+            self._charge(st, self._pools.get(st.pool), -1)
         st.holds = False
         self._unindex_holder(st)
         st.pod = None
@@ -531,6 +668,8 @@ class Scheduler(HolderIndex):
         pool = self._pools.get((ps.pod.namespace, ps.pod.runtime))
         if pool is not None:
             pool.touch(ps)
+            if not wake:
+                return
             if pool.pending and pool.key not in self._dirty_pools:  # `_wake`, inlined
                 self._dirty_pools.add(pool.key)
                 self._wakeups["capacity"] += 1
@@ -553,11 +692,13 @@ class Scheduler(HolderIndex):
                         pool.pending[key] = st
                         self._wakeups["backoff"] += 1
                         self._dirty_pools.add(pool.key)
-            else:
+            elif kind == _RECHECK:
                 ps = self._pods.get(key)
                 if ps is not None and ps.timer_at == at:
                     ps.timer_at = None
                     self._dirty_pods[key] = None
+            else:
+                self._fire_queue_timer(kind, key, at)
 
     # ------------------------------------------------------------------ queries
 
@@ -582,19 +723,32 @@ class Scheduler(HolderIndex):
             return None
         if st.not_before > 0.0:
             return WaitReason(WaitCode.BACKOFF, f"attempt {st.attempt} backs off", st.not_before)
+        qs = st.queue
+        if qs is not None and not qs.exists:
+            return self._admission_verdict(st, qs)
         pool = self._pools.get(st.pool)
+        if st.wait is None and pool is not None and qs is not None and qs.strict:
+            behind = self._strict_wait(st, pool)
+            if behind is not None:
+                return behind
         if (
             pool is not None
             and pool.wait is not None
             and (st.wait is None or st.wait.code in _ROOM)
         ):
             # The pool is full: Runs of a higher priority come first when room frees up.
-            highest = pool.pending.highest()
+            highest = pool.pending.highest(st.queue_name)
             if highest is not None and highest > st.priority:
                 return WaitReason(
                     WaitCode.LOWER_PRIORITY,
                     f"Runs of priority {highest} wait ahead; {pool.wait.message}",
                 )
+            if pool.wait.code is not WaitCode.QUEUE_BLOCKED:
+                share = self._queue_wait(st, pool)
+                if share is not None:
+                    return share
+            if pool.wait.code is WaitCode.QUEUE_BLOCKED and pool.starving[:1] != [st]:
+                return pool.wait
             if st.wait is None:
                 return pool.wait
         return st.wait if st.wait is not None else (pool.wait if pool is not None else None)
@@ -615,7 +769,18 @@ class Scheduler(HolderIndex):
             pools=len(self._pools),
             decisions=dict(self._decisions),
             wakeups=dict(self._wakeups),
+            queues=sum(1 for qs in self._queues.values() if qs.queue is not None),
+            gangs=len(self._gangs),
         )
+
+
+def _count(total: dict[str, int], capacity: Mapping[str, int], sign: int) -> None:
+    for name, amount in capacity.items():
+        left = total.get(name, 0) + sign * amount
+        if left:
+            total[name] = left
+        else:
+            total.pop(name, None)
 
 
 __all__ = ["LabelSelector", "Scheduler", "SchedulerStatistics"]

@@ -13,6 +13,7 @@ from kruntimes.core.resources import Request, fits
 from kruntimes.model import Run, RuntimePod
 
 if TYPE_CHECKING:
+    from kruntimes.core.admission import GangState, QueueState
     from kruntimes.core.decisions import RunKey, WaitReason
 
 PodKey = tuple[str, str]
@@ -26,16 +27,20 @@ class RunState:
 
     __slots__ = (
         "attempt",
+        "gang",
         "holds",
         "inflight",
         "key",
         "needs_slot",
         "not_before",
+        "passed_since",
         "phase",
         "pod",
         "pod_uid",
         "pool",
         "priority",
+        "queue",
+        "queue_name",
         "request",
         "reserved",
         "run",
@@ -72,6 +77,12 @@ class RunState:
         self.not_before = 0.0
         self.wait: WaitReason | None = None
         """The last wait reason reported in a plan."""
+        self.queue: QueueState | None = None
+        """The RunQueue admitting the Run (None with admission off)."""
+        self.queue_name = ""
+        self.gang: GangState | None = None
+        self.passed_since: float | None = None
+        """When a Run behind this one first started while it could not (backfill)."""
 
     @property
     def labels(self) -> Mapping[str, str]:

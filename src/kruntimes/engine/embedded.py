@@ -25,6 +25,7 @@ from attrs import field, frozen
 from kruntimes.agent.agent import AgentConfig
 from kruntimes.agent.logs import LogStore
 from kruntimes.core import Scheduler, SchedulerConfig
+from kruntimes.engine.arrays import ArrayController
 from kruntimes.engine.dispatch import RunDispatcher
 from kruntimes.engine.local_pods import ENGINE_ENV, LocalPods, fence
 from kruntimes.engine.scheduler_loop import SchedulerLoop
@@ -118,6 +119,7 @@ class EmbeddedEngine:
         self._given_store = store
         self.store: Store | None = store
         self.scheduler_loop: SchedulerLoop | None = None
+        self.arrays: ArrayController | None = None
         self.pods: LocalPods | None = None
 
     def _open_store(self) -> Store:
@@ -143,6 +145,7 @@ class EmbeddedEngine:
             self.scheduler_loop = SchedulerLoop(
                 store, lambda: Scheduler(policy, config.scheduler), namespace=config.namespace
             )
+            self.arrays = ArrayController(store, namespace=config.namespace)
             self.pods = LocalPods(
                 store,
                 registry,
@@ -165,6 +168,7 @@ class EmbeddedEngine:
                 if config.serve:
                     await nursery.start(StoreServer(store, config.socket).serve)
                 await nursery.start(self.scheduler_loop.run)
+                await nursery.start(self.arrays.run)
                 await nursery.start(dispatcher.run)
                 await nursery.start(self.pods.run)
                 log.info("engine started", state_dir=str(state), socket=str(config.socket))

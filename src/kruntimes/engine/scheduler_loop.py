@@ -1,32 +1,53 @@
 """The scheduler loop: store watches in, the core's plans out as conditional status writes.
 
-It lists Runs and Pods, feeds every later watch event to the core, runs a
+It lists RunQueues, Runs and Pods (queues fed first, so admission knows them
+before their Runs arrive), feeds every later watch event to the core, runs a
 cycle whenever something changed (or at the plan's `next_wakeup`), and
 writes each decision conditionally on the Run's resource version. A failed
 write (`Conflict`, `NotFound`) is handed back to the core with `unreserve`;
 the watch brings the fresh version. `Gone` re-lists into a fresh core.
 Nothing polls: between events the loop sleeps until `next_wakeup`.
+
+Each RunQueue's status (`pending`, `admitted`, `usage`, from the core's
+`queue_statistics`) is written by a task of its own when it changed, at most
+once per `queue_status_interval`, so a burst of binds costs one write per
+queue, not one per Run; a `Conflict` is tried again an interval later with
+the version the watch brought meanwhile.
 """
 
 from __future__ import annotations
 
 import heapq
+import math
 import time
 from collections.abc import Callable
 from typing import Any
 
 import structlog
 import trio
+from attrs import evolve
 
 from kruntimes import status
-from kruntimes.core import Bind, Decision, Plan, Requeue, Scheduler, Terminate, Wait
+from kruntimes.core import (
+    Bind,
+    Decision,
+    Plan,
+    QueueDeleted,
+    QueueUpserted,
+    Requeue,
+    Scheduler,
+    Terminate,
+    Wait,
+)
 from kruntimes.engine.metrics import SchedulerMetrics
-from kruntimes.model import IllegalTransition, Phase, Run
+from kruntimes.model import IllegalTransition, Phase, Run, RunQueue, RunQueueStatus
 from kruntimes.store.port import (
     Conflict,
     EventType,
+    Forbidden,
     Gone,
     Invalid,
+    Listing,
     NotFound,
     Store,
     StoreError,
@@ -53,6 +74,7 @@ class SchedulerLoop:
         backlog_report_delay: float = 5.0,
         metrics: SchedulerMetrics | None = None,
         write_concurrency: int = 1,
+        queue_status_interval: float = 1.0,
     ) -> None:
         self._store = store
         self._new_scheduler = new_scheduler
@@ -77,6 +99,13 @@ class SchedulerLoop:
         self._report_due: list[tuple[float, tuple[str, str]]] = []
         """A heap of `(due, Run)` over `_unreported` (entries whose due moved are skipped)."""
         self._changed = trio.Event()
+        self._queues: dict[tuple[str, str], RunQueue] = {}
+        """The RunQueues as last seen (watch or our own write): what a status write is
+        conditional on."""
+        self._queue_status_interval = queue_status_interval
+        self._queues_changed = trio.Event()
+        self._queue_status_forbidden = False
+        self.queue_status_writes = 0
         self.scheduler: Scheduler = new_scheduler()
         self.cycles = 0
 
@@ -106,8 +135,13 @@ class SchedulerLoop:
     async def _relist(self, nursery: trio.Nursery) -> None:
         self.scheduler = self._new_scheduler()
         self._runs.clear()
+        self._queues.clear()
+        queues = await self._list_run_queues()
         runs = await self._store.list_runs(self._namespace)
         pods = await self._store.list_pods(self._namespace)
+        for queue in () if queues is None else queues.items:
+            self._queues[queue.key] = queue
+            self.scheduler.handle(QueueUpserted(queue))
         for pod in pods.items:
             self.scheduler.pod_upserted(pod)
         now = self._clock()
@@ -118,6 +152,23 @@ class SchedulerLoop:
                 self._report_later(run.key, now, self._backlog_report_delay)
         nursery.start_soon(self._watch_runs, runs.resource_version)
         nursery.start_soon(self._watch_pods, pods.resource_version)
+        if queues is not None:
+            nursery.start_soon(self._watch_queues, queues.resource_version)
+            nursery.start_soon(self._publish_queue_statuses)
+
+    async def _list_run_queues(self) -> Listing[RunQueue] | None:
+        """The RunQueues, or None where the store cannot serve them: a cluster upgraded
+        with `helm upgrade` (which never installs new CRDs) or an older ClusterRole. Runs
+        are then scheduled as without queues (the absent `default` queue admits all)."""
+        try:
+            return await self._store.list_run_queues(self._namespace)
+        except (NotFound, Forbidden) as exc:
+            log.warning(
+                "cannot read RunQueues: scheduling without them (install the RunQueue CRD "
+                "and the controller's RBAC for runqueues)",
+                error=str(exc),
+            )
+            return None
 
     async def _watch_runs(self, resource_version: str) -> None:
         async with self._store.watch_runs(resource_version, self._namespace) as events:
@@ -154,6 +205,84 @@ class SchedulerLoop:
                 self._poke()
         raise Gone("the Pod watch ended")
 
+    async def _watch_queues(self, resource_version: str) -> None:
+        async with self._store.watch_run_queues(resource_version, self._namespace) as events:
+            async for event in events:
+                queue = event.object
+                if queue is None:
+                    continue
+                if event.type is EventType.DELETED:
+                    self._queues.pop(queue.key, None)
+                    self.scheduler.handle(QueueDeleted(queue.key))
+                else:
+                    self._remember_queue(queue)
+                    self.scheduler.handle(QueueUpserted(queue))
+                self._poke()
+        raise Gone("the RunQueue watch ended")
+
+    def _remember_queue(self, queue: RunQueue) -> None:
+        """Keep the newest version: a watch event may trail our own write's result."""
+        cached = self._queues.get(queue.key)
+        if cached is None or not resource_version_before(
+            queue.metadata.resource_version, cached.metadata.resource_version
+        ):
+            self._queues[queue.key] = queue
+
+    async def _publish_queue_statuses(self) -> None:
+        """Write changed RunQueue statuses, at most once per interval (coalescing the
+        cycles in between); a write that must be tried again waits an interval too."""
+        last = -math.inf
+        self._queue_status_forbidden = False
+        while True:
+            await self._queues_changed.wait()
+            self._queues_changed = trio.Event()
+            wait = last + self._queue_status_interval - self._clock()
+            if wait > 0:
+                await trio.sleep(wait)
+            last = self._clock()
+            if not await self._write_queue_statuses():
+                self._queues_changed.set()
+
+    async def _write_queue_statuses(self) -> bool:
+        """Write every RunQueue status that differs from the core's; False if one must be
+        tried again (a conflict, or a store error other than the queue being gone)."""
+        done = True
+        if self._queue_status_forbidden:
+            return done
+        for key in list(self._queues):
+            queue = self._queues.get(key)
+            wanted = None if queue is None else self._queue_status(queue)
+            if queue is None or wanted is None or wanted == queue.status:
+                continue
+            try:
+                written = await self._store.update_status(evolve(queue, status=wanted))
+            except NotFound:
+                continue  # deleted meanwhile: the watch says so
+            except Conflict:
+                log.debug("RunQueue status conflict, retrying", queue=key)
+                done = False
+                continue
+            except Forbidden as exc:  # an older ClusterRole: say it once, until a re-list
+                hint = "grant update on runqueues/status"
+                log.error(f"may not write RunQueue status: {hint}", error=str(exc))
+                self._queue_status_forbidden = True
+                return done
+            except StoreError as exc:  # must not stop scheduling; tried again later
+                log.warning("RunQueue status not written", queue=key, error=str(exc))
+                done = False
+                continue
+            self.queue_status_writes += 1
+            self._remember_queue(written)
+        return done
+
+    def _queue_status(self, queue: RunQueue) -> RunQueueStatus | None:
+        """The status the core's statistics give `queue` (conditions and extra kept)."""
+        stats = self.scheduler.queue_statistics(*queue.key)
+        if stats is None:
+            return None
+        usage = {name: amount for name, amount in stats.usage.items() if amount}
+        return evolve(queue.status, pending=stats.pending, admitted=stats.admitted, usage=usage)
+
     def _poke(self) -> None:
         self._changed.set()
 
@@ -167,6 +296,8 @@ class SchedulerLoop:
             self.cycles += 1
             await self._apply(plan, now)
             await self._report_waits(now)
+            if self._queues:
+                self._queues_changed.set()
             if len(plan.binds) >= self._max_binds:
                 await trio.lowlevel.checkpoint()
                 continue  # more to place: let watches run, then go on

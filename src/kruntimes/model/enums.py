@@ -70,6 +70,10 @@ class FailureReason(StrEnum):
     OUTPUTS_INVALID = "OutputsInvalid"
     OUTPUTS_TOO_LARGE = "OutputsTooLarge"
     ARTIFACT_INVALID = "ArtifactInvalid"
+    QUEUE_FULL = "QueueFull"
+    GANG_TIMEOUT = "GangTimeout"
+    INVALID_GANG = "InvalidGang"
+    UNKNOWN_PRIORITY_CLASS = "UnknownPriorityClass"
 
 
 class WaitCode(StrEnum):
@@ -83,3 +87,30 @@ class WaitCode(StrEnum):
     BACKOFF = "Backoff"
     LOWER_PRIORITY = "LowerPriority"
     RESERVE_REJECTED = "ReserveRejected"
+    QUOTA_EXCEEDED = "QuotaExceeded"
+    WAITING_FOR_GANG = "WaitingForGang"
+    FAIR_SHARE = "FairShare"
+    NO_QUEUE = "NoQueue"
+    """The Run names a RunQueue that does not exist (yet) in its namespace."""
+    QUEUE_BLOCKED = "QueueBlocked"
+    """A Run ahead in its queue must go first (strict FIFO, or it waited past the
+    queue's starvation limit)."""
+    ADMISSION_REJECTED = "AdmissionRejected"
+    """A `kruntimes_admit` plugin keeps the Run waiting."""
+
+
+class QueueingStrategy(StrEnum):
+    """How a RunQueue orders its Runs when the one ahead cannot start (kruntimes extension)."""
+
+    STRICT_FIFO = "StrictFIFO"
+    """Nothing behind the queue's head starts before it."""
+    BEST_EFFORT_FIFO = "BestEffortFIFO"
+    """Runs behind a head that cannot start yet may start (backfill), until the head has
+    waited `starvationLimitSeconds`."""
+
+
+class GangTimeoutAction(StrEnum):
+    """What happens to a gang not placed within `gang.timeoutSeconds`."""
+
+    FAIL = "Fail"
+    KEEP_WAITING = "KeepWaiting"

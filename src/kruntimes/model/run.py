@@ -10,7 +10,7 @@ from attrs import field, frozen
 
 from kruntimes.model import converters as convert
 from kruntimes.model.affinity import Affinity
-from kruntimes.model.enums import ConditionType, Phase
+from kruntimes.model.enums import ConditionType, GangTimeoutAction, Phase
 from kruntimes.model.meta import Condition, ObjectMeta, _frozen_map
 
 API_VERSION = "kruntimes.io/v1alpha1"
@@ -95,6 +95,36 @@ class ResourceRequirements:
 
 
 @frozen
+class GangSpec:
+    """kruntimes extension: the `size` Runs naming gang `name` (in one namespace) are bound
+    together or not at all."""
+
+    name: str
+    size: int
+    timeout_seconds: float | None = None
+    """How long the gang may wait to be placed, from its first Run's creation; None: forever."""
+    on_timeout: GangTimeoutAction = GangTimeoutAction.FAIL
+    """`Fail`: every Run of the gang fails with reason `GangTimeout`; `KeepWaiting`: they
+    keep waiting, saying that the timeout passed."""
+
+
+@frozen
+class ArraySpec:
+    """kruntimes extension: one submission for `completions` indexed executions.
+
+    Each index runs as a child Run named `<name>-<index>` with the index in the
+    environment variable `KRUNTIMES_ARRAY_INDEX`; at most `parallelism` children
+    exist at once. With `compact_status` finished children are counted in the
+    parent's `status.array` and deleted, so N completions never mean N objects.
+    """
+
+    completions: int
+    parallelism: int | None = None
+    """At most this many indexes at once; None: all of them."""
+    compact_status: bool = False
+
+
+@frozen
 class RunSpec:
     runtime: str
     mode: RunMode = field(factory=lambda: RunMode(task=TaskMode()))
@@ -110,6 +140,17 @@ class RunSpec:
     priority: int = 0
     """kruntimes extension: Runs of a pool are placed highest priority first, FIFO among
     equals. Immutable, like a Pod's priority."""
+    priority_class_name: str | None = None
+    """kruntimes extension: a named priority (`SchedulerConfig.priority_classes`, or a
+    `kruntimes_run_priority` plugin), used instead of `priority`. Immutable."""
+    queue: str | None = None
+    """kruntimes extension: the RunQueue (in the Run's namespace) that admits the Run;
+    None: the namespace's `default` queue. Immutable."""
+    gang: GangSpec | None = None
+    """kruntimes extension: bind with the other Runs of the gang, all or none. Immutable."""
+    array: ArraySpec | None = None
+    """kruntimes extension: this Run stands for `array.completions` indexed child Runs and is
+    never placed itself. Immutable."""
     extra: Mapping[str, Any] = field(factory=dict, converter=_frozen_map)
     """Spec fields this version does not know, kept so that they survive a round trip."""
 
@@ -127,6 +168,17 @@ class ArtifactRef:
 
 
 @frozen
+class ArrayStatus:
+    """Progress of an array Run: counts, and index sets as ranges like `1,3-5`."""
+
+    active: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    completed_indexes: str = ""
+    failed_indexes: str = ""
+
+
+@frozen
 class RunStatus:
     phase: Phase = Phase.PENDING
     assigned_pod: str | None = None
@@ -140,6 +192,8 @@ class RunStatus:
     conditions: tuple[Condition, ...] = field(default=(), converter=convert.conditions)
     endpoint: str | None = None
     artifact_store: Mapping[str, Any] | None = None
+    array: ArrayStatus | None = None
+    """kruntimes extension: progress of an array Run (`spec.array`)."""
     extra: Mapping[str, Any] = field(factory=dict, converter=_frozen_map)
     """Status fields this version does not know, written back unchanged."""
 

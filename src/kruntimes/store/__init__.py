@@ -1,4 +1,5 @@
-"""Where Runs, Runtimes and Runtime Pods live: the `Store` port and its embedded implementations.
+"""Where Runs, Runtimes, RunQueues and Runtime Pods live: the `Store` port and its embedded
+implementations.
 
 - `MemoryStore`: in process, for tests and as the engine's working set;
 - `SqliteStore`: a `MemoryStore` written through to a SQLite file, the

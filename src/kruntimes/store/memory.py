@@ -23,11 +23,12 @@ from kruntimes.codec import (
     FieldError,
     ValidationError,
     validate_run,
+    validate_run_queue,
     validate_run_status,
     validate_run_update,
     validate_runtime,
 )
-from kruntimes.model import Run, Runtime, RuntimePod
+from kruntimes.model import RUN_QUEUE_KIND, Run, RunQueue, Runtime, RuntimePod
 from kruntimes.store.port import (
     AlreadyExists,
     Conflict,
@@ -96,6 +97,7 @@ class MemoryStore:
         self._objects: dict[str, dict[str, dict[str, Stored]]] = {
             "Run": {},
             "Runtime": {},
+            RUN_QUEUE_KIND: {},
             POD: {},
         }
         objects, rv = persistence.load() if persistence is not None else ([], 0)
@@ -123,7 +125,7 @@ class MemoryStore:
             deletion_timestamp=None,
         )
         stored = evolve(obj, metadata=meta, status=type(obj.status)())
-        _check(validate_run(stored) if isinstance(stored, Run) else validate_runtime(stored))
+        _check(_validate(stored))
         self._commit(kind, stored, EventType.ADDED, stored, rv)
         await trio.lowlevel.cancel_shielded_checkpoint()
         return stored
@@ -134,11 +136,17 @@ class MemoryStore:
     async def get_runtime(self, namespace: str, name: str) -> Runtime:
         return cast(Runtime, await self._read("Runtime", namespace, name))
 
+    async def get_run_queue(self, namespace: str, name: str) -> RunQueue:
+        return cast(RunQueue, await self._read(RUN_QUEUE_KIND, namespace, name))
+
     async def list_runs(self, namespace: str | None = None) -> Listing[Run]:
         return cast(Listing[Run], await self._list("Run", namespace))
 
     async def list_runtimes(self, namespace: str | None = None) -> Listing[Runtime]:
         return cast(Listing[Runtime], await self._list("Runtime", namespace))
+
+    async def list_run_queues(self, namespace: str | None = None) -> Listing[RunQueue]:
+        return cast(Listing[RunQueue], await self._list(RUN_QUEUE_KIND, namespace))
 
     async def list_pods(self, namespace: str | None = None) -> Listing[RuntimePod]:
         return cast(Listing[RuntimePod], await self._list(POD, namespace))
@@ -148,6 +156,11 @@ class MemoryStore:
 
     def watch_runtimes(self, resource_version: str, namespace: str | None = None) -> Watch[Runtime]:
         return self._hub.watch("Runtime", resource_version, namespace)
+
+    def watch_run_queues(
+        self, resource_version: str, namespace: str | None = None
+    ) -> Watch[RunQueue]:
+        return self._hub.watch(RUN_QUEUE_KIND, resource_version, namespace)
 
     def watch_pods(self, resource_version: str, namespace: str | None = None) -> Watch[RuntimePod]:
         return self._hub.watch(POD, resource_version, namespace)
@@ -159,10 +172,7 @@ class MemoryStore:
         rv = self._hub.rv + 1
         meta = evolve(current.metadata, resource_version=str(rv))
         stored = evolve(current, metadata=meta, status=obj.status)
-        if isinstance(obj, Run):
-            _check(validate_run_status(obj.status))
-        else:
-            _check(validate_runtime(stored))
+        _check(validate_run_status(obj.status) if isinstance(obj, Run) else _validate(stored))
         self._commit(kind_of(obj), stored, EventType.MODIFIED, stored, rv)
         await trio.lowlevel.cancel_shielded_checkpoint()
         return stored
@@ -191,7 +201,7 @@ class MemoryStore:
         if isinstance(stored, Run):
             _check(validate_run_update(current, stored))
         else:
-            _check(validate_runtime(stored))
+            _check(_validate(stored))
         if deleting and not meta.finalizers:
             self._commit(kind_of(obj), None, EventType.DELETED, stored, rv)
         else:
@@ -334,6 +344,14 @@ class MemoryStore:
             name = prefix + "".join(random.choices(_GENERATED_SUFFIX, k=5))
             if self._get(kind, namespace, name) is None:
                 return name
+
+
+def _validate(obj: Run | Runtime | RunQueue) -> tuple[FieldError, ...]:
+    if isinstance(obj, Run):
+        return validate_run(obj)
+    if isinstance(obj, Runtime):
+        return validate_runtime(obj)
+    return validate_run_queue(obj)
 
 
 def _check(errors: tuple[FieldError, ...]) -> None:

@@ -1,4 +1,5 @@
-"""The `Store` port: where Runs, Runtimes and Runtime Pods live, with Kubernetes semantics.
+"""The `Store` port: where Runs, Runtimes, RunQueues and Runtime Pods live, with Kubernetes
+semantics.
 
 Every implementation (in-memory, SQLite-backed, remote over a socket, the
 Kubernetes adapter) passes the same contract suite
@@ -33,15 +34,16 @@ from typing import Generic, Protocol, TypeVar
 
 from attrs import frozen
 
-from kruntimes.model import Run, Runtime, RuntimePod
+from kruntimes.model import Run, RunQueue, Runtime, RuntimePod
 
-T = TypeVar("T", Run, Runtime, RuntimePod)
-Obj = TypeVar("Obj", Run, Runtime)
+T = TypeVar("T", Run, Runtime, RunQueue, RuntimePod)
+Obj = TypeVar("Obj", Run, Runtime, RunQueue)
 
 
 class Kind(StrEnum):
     RUN = "Run"
     RUNTIME = "Runtime"
+    RUN_QUEUE = "RunQueue"
 
 
 class StoreError(Exception):
@@ -118,9 +120,13 @@ class Store(Protocol):
 
     async def get_runtime(self, namespace: str, name: str) -> Runtime: ...
 
+    async def get_run_queue(self, namespace: str, name: str) -> RunQueue: ...
+
     async def list_runs(self, namespace: str | None = None) -> Listing[Run]: ...
 
     async def list_runtimes(self, namespace: str | None = None) -> Listing[Runtime]: ...
+
+    async def list_run_queues(self, namespace: str | None = None) -> Listing[RunQueue]: ...
 
     def watch_runs(
         self, resource_version: str, namespace: str | None = None
@@ -129,6 +135,10 @@ class Store(Protocol):
     def watch_runtimes(
         self, resource_version: str, namespace: str | None = None
     ) -> AbstractAsyncContextManager[AsyncIterator[WatchEvent[Runtime]]]: ...
+
+    def watch_run_queues(
+        self, resource_version: str, namespace: str | None = None
+    ) -> AbstractAsyncContextManager[AsyncIterator[WatchEvent[RunQueue]]]: ...
 
     async def update_status(self, obj: Obj) -> Obj: ...
 

@@ -17,7 +17,7 @@ from typing import Any, Generic, cast
 
 import trio
 
-from kruntimes.model import Run, Runtime, RuntimePod
+from kruntimes.model import RUN_QUEUE_KIND, Run, RunQueue, Runtime, RuntimePod
 from kruntimes.store.framing import Connection, ProtocolError, raise_error
 from kruntimes.store.port import (
     EventType,
@@ -54,11 +54,18 @@ class RemoteStore:
         request = {"op": "get", "kind": "Runtime", "namespace": namespace, "name": name}
         return cast(Runtime, await self._object(request))
 
+    async def get_run_queue(self, namespace: str, name: str) -> RunQueue:
+        request = {"op": "get", "kind": RUN_QUEUE_KIND, "namespace": namespace, "name": name}
+        return cast(RunQueue, await self._object(request))
+
     async def list_runs(self, namespace: str | None = None) -> Listing[Run]:
         return cast(Listing[Run], await self._list("Run", namespace))
 
     async def list_runtimes(self, namespace: str | None = None) -> Listing[Runtime]:
         return cast(Listing[Runtime], await self._list("Runtime", namespace))
+
+    async def list_run_queues(self, namespace: str | None = None) -> Listing[RunQueue]:
+        return cast(Listing[RunQueue], await self._list(RUN_QUEUE_KIND, namespace))
 
     async def list_pods(self, namespace: str | None = None) -> Listing[RuntimePod]:
         return cast(Listing[RuntimePod], await self._list(POD, namespace))
@@ -70,6 +77,11 @@ class RemoteStore:
         self, resource_version: str, namespace: str | None = None
     ) -> RemoteWatch[Runtime]:
         return RemoteWatch(self, "Runtime", resource_version, namespace)
+
+    def watch_run_queues(
+        self, resource_version: str, namespace: str | None = None
+    ) -> RemoteWatch[RunQueue]:
+        return RemoteWatch(self, RUN_QUEUE_KIND, resource_version, namespace)
 
     def watch_pods(
         self, resource_version: str, namespace: str | None = None

@@ -24,10 +24,10 @@ from typing import Any
 import platformdirs
 import trio
 
-from kruntimes.model import Run, Runtime
+from kruntimes.model import RUN_QUEUE_KIND, RuntimePod
 from kruntimes.store.framing import CHUNK, Connection, ProtocolError, dumps, error_message
 from kruntimes.store.port import Invalid, Kind, Listing, Store, StoreError, Unsupported, WatchEvent
-from kruntimes.store.wire import POD, decode, encode
+from kruntimes.store.wire import API_KINDS, POD, decode, encode
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +156,8 @@ def _open_watch(
         return store.watch_runs(rv, namespace)
     if kind == "Runtime":
         return store.watch_runtimes(rv, namespace)
+    if kind == RUN_QUEUE_KIND:
+        return store.watch_run_queues(rv, namespace)
     if kind == POD:
         return store.watch_pods(rv, namespace)
     raise Invalid(f"kind: cannot watch {kind!r}")
@@ -178,11 +180,11 @@ def _namespace(request: Mapping[str, Any]) -> str | None:
 
 
 def _api_object(request: Mapping[str, Any]) -> Any:
-    """The Run or Runtime in the request (typed `Any`: the port's methods take either)."""
+    """The Run, Runtime or RunQueue in the request (typed `Any`: the port's methods take each)."""
     document = request.get("object")
     kind = document.get("kind") if isinstance(document, Mapping) else None
-    if kind not in ("Run", "Runtime"):
-        raise Invalid("object: must be a Run or Runtime wire object")
+    if kind not in API_KINDS:
+        raise Invalid("object: must be a Run, Runtime or RunQueue wire object")
     return decode(kind, document)
 
 
@@ -191,7 +193,7 @@ def _kind(request: Mapping[str, Any]) -> Kind:
     try:
         return Kind(text)
     except ValueError:
-        raise Invalid(f"kind: must be Run or Runtime, got {text!r}") from None
+        raise Invalid(f"kind: must be Run, Runtime or RunQueue, got {text!r}") from None
 
 
 async def _create(store: Store, r: Mapping[str, Any]) -> _Reply:
@@ -207,8 +209,12 @@ async def _update_spec(store: Store, r: Mapping[str, Any]) -> _Reply:
 
 
 async def _get(store: Store, r: Mapping[str, Any]) -> _Reply:
-    get = store.get_run if _kind(r) is Kind.RUN else store.get_runtime
-    return None, encode(await get(_text(r, "namespace"), _text(r, "name")))
+    kind, namespace, name = _kind(r), _text(r, "namespace"), _text(r, "name")
+    if kind is Kind.RUN:
+        return None, encode(await store.get_run(namespace, name))
+    if kind is Kind.RUNTIME:
+        return None, encode(await store.get_runtime(namespace, name))
+    return None, encode(await store.get_run_queue(namespace, name))
 
 
 async def _list(store: Store, r: Mapping[str, Any]) -> _Reply:
@@ -217,6 +223,8 @@ async def _list(store: Store, r: Mapping[str, Any]) -> _Reply:
         return await store.list_runs(namespace), None
     if kind == "Runtime":
         return await store.list_runtimes(namespace), None
+    if kind == RUN_QUEUE_KIND:
+        return await store.list_run_queues(namespace), None
     if kind == POD:
         return await store.list_pods(namespace), None
     raise Invalid(f"kind: cannot list {kind!r}")
@@ -229,7 +237,7 @@ async def _delete(store: Store, r: Mapping[str, Any]) -> _Reply:
 
 async def _put_pod(store: Store, r: Mapping[str, Any]) -> _Reply:
     pod = decode(POD, r.get("pod"))
-    assert not isinstance(pod, Run | Runtime)
+    assert isinstance(pod, RuntimePod)
     return None, encode(await store.put_pod(pod))
 
 

@@ -1,6 +1,6 @@
 """Stored objects <-> JSON-ready dicts, shared by the SQLite file and the socket protocol.
 
-Runs and Runtimes use the codec's `kruntimes.io/v1alpha1` wire dicts. Pods have
+Runs, Runtimes and RunQueues use the codec's `kruntimes.io/v1alpha1` wire dicts. Pods have
 no wire format of their own (a Kubernetes Pod is far bigger), so `RuntimePod`
 gets a small camelCase dict here, checked field by field on the way in: it
 arrives from other processes and must fail with `Invalid`, not store garbage.
@@ -14,17 +14,21 @@ from typing import Any
 from kruntimes.codec import (
     ValidationError,
     run_from_dict,
+    run_queue_from_dict,
+    run_queue_to_dict,
     run_to_dict,
     runtime_from_dict,
     runtime_to_dict,
 )
-from kruntimes.model import Run, Runtime, RuntimePod
+from kruntimes.model import RUN_QUEUE_KIND, Run, RunQueue, Runtime, RuntimePod
 from kruntimes.store.port import Invalid
 
 POD = "Pod"
 """The kind name of `RuntimePod` in stores (`Kind` covers the API resources only)."""
 
-Stored = Run | Runtime | RuntimePod
+Stored = Run | Runtime | RunQueue | RuntimePod
+API_KINDS = ("Run", "Runtime", RUN_QUEUE_KIND)
+"""The kinds with a wire format (`Kind`'s values), in the order stores keep their tables."""
 
 
 def kind_of(obj: Stored) -> str:
@@ -32,6 +36,8 @@ def kind_of(obj: Stored) -> str:
         return "Run"
     if isinstance(obj, Runtime):
         return "Runtime"
+    if isinstance(obj, RunQueue):
+        return RUN_QUEUE_KIND
     if isinstance(obj, RuntimePod):
         return POD
     raise TypeError(f"not a stored object: {type(obj).__name__}")
@@ -49,6 +55,8 @@ def encode(obj: Stored) -> dict[str, Any]:
         return run_to_dict(obj)
     if isinstance(obj, Runtime):
         return runtime_to_dict(obj)
+    if isinstance(obj, RunQueue):
+        return run_queue_to_dict(obj)
     return pod_to_dict(obj)
 
 
@@ -145,5 +153,6 @@ def _int_map(v: Any) -> bool:
 _DECODERS: dict[str, Callable[[Any], Stored]] = {
     "Run": run_from_dict,
     "Runtime": runtime_from_dict,
+    RUN_QUEUE_KIND: run_queue_from_dict,
     POD: pod_from_dict,
 }

@@ -25,6 +25,7 @@ from kruntimes.testing.builders import (
     affinity,
     condition,
     make_pod,
+    make_queue,
     make_run,
     retry_policy,
     selector,
@@ -49,11 +50,16 @@ from kruntimes.testing.store import FakeStore, landed
 
 if TYPE_CHECKING:
     from kruntimes.testing import strategies
+    from kruntimes.testing.admission_contract import AdmissionPolicyContract
     from kruntimes.testing.contract import PlacementPolicyContract
     from kruntimes.testing.stateful import SchedulerMachine, machine_test_case
 
 _LAZY = {
     "strategies": ("kruntimes.testing.strategies", None),
+    "AdmissionPolicyContract": (
+        "kruntimes.testing.admission_contract",
+        "AdmissionPolicyContract",
+    ),
     "PlacementPolicyContract": ("kruntimes.testing.contract", "PlacementPolicyContract"),
     "SchedulerMachine": ("kruntimes.testing.stateful", "SchedulerMachine"),
     "machine_test_case": ("kruntimes.testing.stateful", "machine_test_case"),
@@ -76,6 +82,7 @@ __all__ = [
     "DEFAULT_NAMESPACE",
     "DEFAULT_RUNTIME",
     "EPOCH",
+    "AdmissionPolicyContract",
     "ApplyResult",
     "Cluster",
     "CycleCall",
@@ -94,6 +101,7 @@ __all__ = [
     "landed",
     "machine_test_case",
     "make_pod",
+    "make_queue",
     "make_run",
     "replay",
     "retry_policy",

@@ -14,17 +14,22 @@ from datetime import UTC, datetime
 from attrs import evolve
 
 from kruntimes.model import (
+    DEFAULT_STARVATION_LIMIT_SECONDS,
     Affinity,
     Condition,
     ConditionStatus,
+    GangSpec,
     LabelSelector,
     ObjectMeta,
     Phase,
+    QueueingStrategy,
     ResourceRequirements,
     RetryPolicy,
     Run,
     RunAffinityRules,
     RunAffinityTerm,
+    RunQueue,
+    RunQueueSpec,
     RunSpec,
     RunStatus,
     RuntimePod,
@@ -83,6 +88,10 @@ def make_run(
     retry: RetryPolicy | None = None,
     cancel_requested: bool = False,
     priority: int = 0,
+    priority_class_name: str | None = None,
+    queue: str | None = None,
+    gang: GangSpec | tuple[str, int] | None = None,
+    created: float | None = None,
     phase: Phase = Phase.PENDING,
     attempt: int = 1,
     pod: str | None = None,
@@ -94,9 +103,12 @@ def make_run(
     `requests` defaults to `{"runs": 1}`; `pod`/`pod_uid` set the assignment
     for Runs that should arrive already bound (e.g. a restarted scheduler).
     When `pod` is given without `pod_uid`, the uid follows `make_pod`'s default.
+    `gang` may be `(name, size)`; `created` is the creation time in seconds.
     """
     if pod is not None and pod_uid is None:
         pod_uid = f"{pod}-uid"
+    if isinstance(gang, tuple):
+        gang = GangSpec(*gang)
     return Run(
         metadata=ObjectMeta(
             name=name,
@@ -104,6 +116,7 @@ def make_run(
             uid=f"{name}-uid",
             resource_version="1",
             labels=labels or {},
+            creation_timestamp=None if created is None else timestamp(created),
         ),
         spec=RunSpec(
             runtime=runtime,
@@ -112,6 +125,9 @@ def make_run(
             retry_policy=retry if retry is not None else RetryPolicy(),
             cancel_requested=cancel_requested,
             priority=priority,
+            priority_class_name=priority_class_name,
+            queue=queue,
+            gang=gang,
         ),
         status=RunStatus(
             phase=phase,
@@ -119,6 +135,37 @@ def make_run(
             assigned_pod=pod,
             assigned_pod_uid=pod_uid,
             conditions=tuple(conditions),
+        ),
+    )
+
+
+def make_queue(
+    name: str,
+    *,
+    namespace: str = DEFAULT_NAMESPACE,
+    quota: Mapping[str, int] | None = None,
+    weight: float = 1.0,
+    cohort: str | None = None,
+    borrowing_limit: Mapping[str, int] | None = None,
+    max_pending: int | None = None,
+    strict: bool = False,
+    starvation_limit_seconds: float = DEFAULT_STARVATION_LIMIT_SECONDS,
+) -> RunQueue:
+    """A RunQueue; `strict` picks `StrictFIFO` over the default `BestEffortFIFO`."""
+    return RunQueue(
+        metadata=ObjectMeta(
+            name=name, namespace=namespace, uid=f"{name}-uid", resource_version="1"
+        ),
+        spec=RunQueueSpec(
+            quota=quota or {},
+            weight=weight,
+            cohort=cohort,
+            borrowing_limit=borrowing_limit,
+            max_pending=max_pending,
+            queueing_strategy=(
+                QueueingStrategy.STRICT_FIFO if strict else QueueingStrategy.BEST_EFFORT_FIFO
+            ),
+            starvation_limit_seconds=starvation_limit_seconds,
         ),
     )
 

@@ -23,6 +23,8 @@ from kruntimes.core import (
     PodDeleted,
     PodHeartbeat,
     PodUpserted,
+    QueueDeleted,
+    QueueUpserted,
     RunDeleted,
     RunKey,
     RunUpserted,
@@ -39,6 +41,7 @@ from kruntimes.model import (
     Phase,
     Run,
     RunEvent,
+    RunQueue,
     RuntimePod,
     transition,
 )
@@ -119,6 +122,7 @@ class Harness:
         )
         self.scheduler = self.scheduler_factory()
         self.store = FakeStore()
+        self.queues: dict[tuple[str, str], RunQueue] = {}
         self.log: list[LogEntry] = []
         self.plans: list[Plan] = []
         self.outstanding: list[_Outstanding] = []
@@ -164,6 +168,19 @@ class Harness:
         stored = self.store.put_run(run)
         self.feed(RunUpserted(stored))
         return stored
+
+    # ------------------------------------------------------------------ queues
+
+    def put_queue(self, queue: RunQueue) -> RunQueue:
+        """Create or change a RunQueue (the core sees `QueueUpserted`)."""
+        self.queues[queue.key] = queue
+        self.feed(QueueUpserted(queue))
+        return queue
+
+    def delete_queue(self, name: str | tuple[str, str]) -> None:
+        key = (self.namespace, name) if isinstance(name, str) else name
+        self.queues.pop(key, None)
+        self.feed(QueueDeleted(key))
 
     # ------------------------------------------------------------------ pods
 

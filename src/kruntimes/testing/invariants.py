@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 from kruntimes.core import Bind, Decision, Plan, Requeue, RunKey, SchedulerConfig, Terminate, Wait
 from kruntimes.core.state import PodKey
-from kruntimes.model import CAPACITY_PHASES, FailureReason, LabelSelector, Phase, WaitCode
+from kruntimes.model import CAPACITY_PHASES, FailureReason, LabelSelector, Phase, Run, WaitCode
+from kruntimes.testing.admission_checks import AdmissionChecks
 
 if TYPE_CHECKING:
     from kruntimes.core import Scheduler
@@ -27,8 +28,11 @@ class InvariantViolation(AssertionError):
     """The scheduler broke a guarantee; the message says which and for what."""
 
 
-class InvariantChecks:
+class InvariantChecks(AdmissionChecks):
     """Mixed into `ReferenceModel`; reads its state and derived answers."""
+
+    def violation(self, message: str, *context: object) -> None:
+        _violation(message, *context)
 
     config: SchedulerConfig
     runs: dict[RunKey, RefRun]
@@ -70,6 +74,8 @@ class InvariantChecks:
                 self._check_priority(ref, d, plan, now, scheduler)
                 ref.reserved = True  # later binds of this plan see the reservation
                 ref.pod, ref.pod_uid = d.pod, d.pod_uid
+            elif isinstance(d, Terminate) and self.check_arrival_refusal(ref, d, now):
+                pass
             elif isinstance(d, Requeue | Terminate):
                 self._check_end(ref, d, now)
             elif isinstance(d, Wait) and ref.holds:
@@ -94,8 +100,15 @@ class InvariantChecks:
             elif why is not None and why.code is WaitCode.BACKOFF:
                 _fail(f"a Run past its backoff ({ref.not_before}) still backs off: {why}", ref.key)
             elif full and why is None:
-                _fail("a Pending Run is neither bound nor told why it waits", ref.key)
+                st = scheduler.run_state(ref.key)
+                _fail(
+                    "a Pending Run is neither bound nor told why it waits",
+                    ref.key,
+                    st,
+                    st and (st.wait, st.queue_name, st.gang, st.not_before, st.reserved),
+                )
         self._check_wakeup(plan, now)
+        self.check_admission(plan)
         for d in plan.decisions:  # undo the provisional reservations; `decided` records them
             ref = self.runs.get(d.run)
             if ref is not None and isinstance(d, Bind):
@@ -147,7 +160,11 @@ class InvariantChecks:
         assert pod is not None
         used = self.usage(key)
         free = {n: pod.capacity.get(n, 0) - used.get(n, 0) for n in pod.capacity}
-        rank = scheduler.policy.run_priority
+        policy_rank = scheduler.policy.run_priority
+
+        def rank(run: Run) -> int:
+            return policy_rank(run) or 0
+
         priority, runtime = rank(ref.run), ref.run.spec.runtime
         for other in self.runs.values():
             spec = other.run.spec
@@ -162,17 +179,23 @@ class InvariantChecks:
                 or other.invalid
                 or spec.cancel_requested
                 or spec.affinity is not None
+                or not self.same_queue(ref, other)
+                or not self.admitted_gang(other)
                 or other.not_before > now
                 or isinstance(_decision(plan, other.key), Bind)
             ):
                 continue
-            fits = all(free.get(n, 0) >= q for n, q in other.requests.items() if q)
+            fits = free.get("runs", 0) > 0 and all(
+                free.get(n, 0) >= q for n, q in other.requests.items() if q
+            )
             why = scheduler.why_waiting(other.key)
             if fits and why is not None and why.code in _CAPACITY_WAITS:
                 _violation(
                     f"{other.key} (priority {rank(other.run)}) waits while {ref.key} (priority "
                     f"{priority}) takes room on {d.pod} that it fits",
                     d,
+                    why,
+                    plan,
                 )
 
     def _check_affinity(self, ref: RefRun, d: Bind) -> None:

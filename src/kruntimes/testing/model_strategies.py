@@ -1,9 +1,10 @@
 """Hypothesis strategies for model objects and their `kruntimes.io/v1alpha1` wire dicts.
 
-`runs()`, `run_specs()`, `run_statuses()` and `runtimes()` generate objects
-that pass `kruntimes.codec` validation and reach every field: affinity terms,
-env with `valueFrom`, artifact refs, conditions, unknown fields in `extra`,
-timestamps with and without microseconds. `run_dicts()` are their canonical
+`runs()`, `run_specs()`, `run_statuses()`, `runtimes()` and `run_queues()`
+generate objects that pass `kruntimes.codec` validation and reach every field:
+affinity terms, env with `valueFrom`, artifact refs, conditions, gangs and
+arrays, unknown fields in `extra`, timestamps with and without microseconds.
+`run_dicts()` (and `runtime_dicts()`, `run_queue_dicts()`) are their canonical
 wire dicts; `hostile_dicts()` are what a decoder must survive.
 """
 
@@ -17,9 +18,11 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from kruntimes.codec import run_to_dict, runtime_to_dict
+from kruntimes.codec import run_queue_to_dict, run_to_dict, runtime_to_dict
 from kruntimes.model import (
     Affinity,
+    ArraySpec,
+    ArrayStatus,
     ArtifactRef,
     Condition,
     ConditionStatus,
@@ -27,16 +30,22 @@ from kruntimes.model import (
     EnvVar,
     FailureReason,
     FunctionMode,
+    GangSpec,
+    GangTimeoutAction,
     LabelSelector,
     LabelSelectorRequirement,
     ObjectMeta,
     Phase,
+    QueueingStrategy,
     ResourceRequirements,
     RetryPolicy,
     Run,
     RunAffinityRules,
     RunAffinityTerm,
     RunMode,
+    RunQueue,
+    RunQueueSpec,
+    RunQueueStatus,
     RunSource,
     RunSpec,
     RunStatus,
@@ -226,9 +235,51 @@ def _sources_and_modes() -> st.SearchStrategy[tuple[RunSource | None, RunMode]]:
     )
 
 
-def _spec(source_and_mode: tuple[RunSource | None, RunMode], **fields: Any) -> RunSpec:
+def _admission() -> st.SearchStrategy[dict[str, Any]]:
+    """The kruntimes extension fields, each combination valid: a priority number or a
+    priority class (never both), a gang or an array (never both), a queue or not."""
+    priorities = st.fixed_dictionaries(
+        {"priority": st.integers(-(2**31), 2**31 - 1)}
+    ) | st.fixed_dictionaries({"priority": st.just(0), "priority_class_name": _dns_names})
+    gangs = st.builds(
+        GangSpec,
+        name=_dns_labels,
+        size=st.integers(1, 10_000),
+        timeout_seconds=_optional(_positive_numbers(10**6)),
+        on_timeout=st.sampled_from(GangTimeoutAction),
+    )
+    arrays = st.integers(1, 1_000_000).flatmap(
+        lambda n: st.builds(
+            ArraySpec,
+            completions=st.just(n),
+            parallelism=_optional(st.integers(1, n)),
+            compact_status=st.booleans(),
+        )
+    )
+    together: st.SearchStrategy[dict[str, Any]] = (
+        st.just({})
+        | st.fixed_dictionaries({"gang": gangs})
+        | st.fixed_dictionaries({"array": arrays})
+    )
+    queue = st.fixed_dictionaries({}, optional={"queue": _dns_labels})
+    return st.tuples(priorities, together, queue).map(_merged)
+
+
+def _merged(parts: tuple[dict[str, Any], ...]) -> dict[str, Any]:
+    return {key: value for part in parts for key, value in part.items()}
+
+
+def _positive_numbers(high: float) -> st.SearchStrategy[float]:
+    """Finite floats in (0, high], some of them whole (as a manifest writes `30`)."""
+    fractions = st.floats(0, high, exclude_min=True, allow_nan=False, allow_infinity=False)
+    return fractions | st.integers(1, int(high)).map(float)
+
+
+def _spec(
+    source_and_mode: tuple[RunSource | None, RunMode], admission: dict[str, Any], **fields: Any
+) -> RunSpec:
     source, mode = source_and_mode
-    return RunSpec(source=source, mode=mode, **fields)
+    return RunSpec(source=source, mode=mode, **admission, **fields)
 
 
 @functools.cache
@@ -243,6 +294,7 @@ def run_specs() -> st.SearchStrategy[RunSpec]:
     return st.builds(
         _spec,
         _sources_and_modes(),
+        _admission(),
         runtime=_label_names,
         workspace=_optional(st.builds(WorkspaceRef, name=_dns_names)),
         affinity=_optional(affinities()),
@@ -255,7 +307,6 @@ def run_specs() -> st.SearchStrategy[RunSpec]:
         cancel_requested=st.booleans(),
         retry_policy=policies,
         ttl_seconds_after_finished=_optional(st.integers(0, 10**6)),
-        priority=st.integers(-(2**31), 2**31 - 1),
         extra=_extras,
     )
 
@@ -310,7 +361,33 @@ def run_statuses() -> st.SearchStrategy[RunStatus]:
         conditions=conditions(),
         endpoint=_optional(st.just("http://10.0.0.7:8080")),
         artifact_store=_optional(_artifact_stores),
+        array=_optional(_array_statuses()),
         extra=_extras,
+    )
+
+
+def index_ranges(indexes: list[int]) -> str:
+    """`[1, 3, 4, 5, 7]` as `1,3-5,7`, the form of `status.array.*Indexes`."""
+    parts: list[str] = []
+    for index in sorted(set(indexes)):
+        if parts and parts[-1].rpartition("-")[2] == str(index - 1):
+            start = parts[-1].partition("-")[0]
+            parts[-1] = f"{start}-{index}"
+        else:
+            parts.append(str(index))
+    return ",".join(parts)
+
+
+def _array_statuses() -> st.SearchStrategy[ArrayStatus]:
+    ranges = st.lists(st.integers(0, 999_999), max_size=8).map(index_ranges)
+    counts = st.integers(0, 1_000_000)
+    return st.builds(
+        ArrayStatus,
+        active=counts,
+        succeeded=counts,
+        failed=counts,
+        completed_indexes=ranges,
+        failed_indexes=ranges,
     )
 
 
@@ -355,6 +432,32 @@ def runtimes() -> st.SearchStrategy[Runtime]:
 
 
 @functools.cache
+def run_queues() -> st.SearchStrategy[RunQueue]:
+    """Valid RunQueues covering every wire field."""
+    amounts = st.dictionaries(_label_keys, st.integers(0, _INT64), max_size=3)
+    spec = st.builds(
+        RunQueueSpec,
+        quota=amounts,
+        weight=_positive_numbers(1e6),
+        cohort=_optional(_dns_labels),
+        borrowing_limit=_optional(amounts),
+        max_pending=_optional(st.integers(0, 10**6)),
+        queueing_strategy=st.sampled_from(QueueingStrategy),
+        starvation_limit_seconds=st.just(0.0) | _positive_numbers(86_400),
+        extra=_extras,
+    )
+    status = st.builds(
+        RunQueueStatus,
+        pending=st.integers(0, 10**6),
+        admitted=st.integers(0, 10**6),
+        usage=amounts,
+        conditions=conditions(),
+        extra=_extras,
+    )
+    return st.builds(RunQueue, metadata=object_metas(_dns_labels), spec=spec, status=status)
+
+
+@functools.cache
 def run_dicts() -> st.SearchStrategy[dict[str, Any]]:
     """Canonical wire dicts of valid Runs (what `run_to_dict` writes)."""
     return runs().map(run_to_dict)
@@ -363,6 +466,11 @@ def run_dicts() -> st.SearchStrategy[dict[str, Any]]:
 @functools.cache
 def runtime_dicts() -> st.SearchStrategy[dict[str, Any]]:
     return runtimes().map(runtime_to_dict)
+
+
+@functools.cache
+def run_queue_dicts() -> st.SearchStrategy[dict[str, Any]]:
+    return run_queues().map(run_queue_to_dict)
 
 
 @functools.cache
@@ -376,5 +484,6 @@ def hostile_dicts() -> st.SearchStrategy[Any]:
         hostile_trees()
         | mutations(run_dicts())
         | mutations(runtime_dicts())
+        | mutations(run_queue_dicts())
         | st.integers(60, 300).map(nested)
     )

@@ -28,9 +28,11 @@ from kruntimes.core import (
 from kruntimes.core.state import PodKey
 from kruntimes.model import (
     CAPACITY_PHASES,
+    DEFAULT_QUEUE,
     FailureReason,
     Phase,
     Run,
+    RunQueue,
     RuntimePod,
 )
 from kruntimes.testing.invariants import InvariantChecks, InvariantViolation
@@ -121,6 +123,14 @@ class ReferenceModel(InvariantChecks):
     pods: dict[PodKey, RefPod] = field(factory=dict)
     finished: dict[RunKey, Phase] = field(factory=dict)
     """Runs that reached a terminal phase (and were not deleted)."""
+    queues: dict[tuple[str, str], RunQueue] = field(factory=dict)
+    formed_gangs: set[tuple[str, str]] = field(factory=set)
+    """Gangs bound once (all together): a retried member may be bound alone."""
+    submitted_at: dict[RunKey, float] = field(factory=dict)
+    may_be_full: set[RunKey] = field(factory=set)
+    """Runs that arrived while their queue had a `maxPending` (they may be refused)."""
+    last_wait: dict[RunKey, Wait] = field(factory=dict)
+    """The newest `Wait` decided for each Run (the core emits one when the reason changes)."""
 
     def __attrs_post_init__(self) -> None:
         if self.config.stale_after_seconds <= self.config.heartbeat_fresh_seconds:
@@ -147,8 +157,13 @@ class ReferenceModel(InvariantChecks):
         if ref is not None:
             ref.pod = None
 
-    def run_submitted(self, run: Run) -> None:
+    def run_submitted(self, run: Run, at: float | None = None) -> None:
         self.runs[run.key] = RefRun(run, phase=run.status.phase, attempt=run.status.attempt)
+        if at is not None:
+            self.submitted_at[run.key] = at
+        queue = self.queues.get((run.key[0], run.spec.queue or DEFAULT_QUEUE))
+        if queue is not None and queue.spec.max_pending is not None:
+            self.may_be_full.add(run.key)
 
     def run_changed(self, run: Run) -> None:
         """A spec or label change by another writer (the phase is unchanged)."""
@@ -159,6 +174,7 @@ class ReferenceModel(InvariantChecks):
     def run_deleted(self, key: RunKey) -> None:
         self.runs.pop(key, None)
         self.finished.pop(key, None)
+        self.last_wait.pop(key, None)
 
     def run_phase(self, key: RunKey, phase: Phase, *, attempt: int | None = None) -> None:
         """An agent (or a landed write) moved the Run."""
@@ -167,6 +183,7 @@ class ReferenceModel(InvariantChecks):
         if phase.is_terminal:
             del self.runs[key]
             self.finished[key] = phase
+            self.last_wait.pop(key, None)
             return
         ref.phase = phase
         if attempt is not None:
@@ -196,6 +213,7 @@ class ReferenceModel(InvariantChecks):
 
     def decided(self, plan: Plan) -> None:
         """Mark a plan's decisions outstanding (reservations hold capacity from now on)."""
+        self.note_plan(plan)
         for d in plan.decisions:
             ref = self.runs.get(d.run)
             if ref is None:
@@ -262,6 +280,22 @@ class ReferenceModel(InvariantChecks):
         if now - pod.heartbeat > self.config.heartbeat_fresh_seconds:
             return f"the heartbeat is {now - pod.heartbeat}s old"
         return None
+
+    def hosts(self, ref: RefRun, now: float) -> int:
+        """Available Pods of the Run's runtime whose whole capacity fits its request."""
+        spec = ref.run.spec
+        count = 0
+        for key, pod_ref in self.pods.items():
+            pod = pod_ref.pod
+            if (
+                pod is not None
+                and key[0] == ref.key[0]
+                and pod.runtime == spec.runtime
+                and self.available(key, now) is None
+                and all(pod.capacity.get(n, 0) >= q for n, q in ref.requests.items() if q)
+            ):
+                count += 1
+        return count
 
     def stale_due(self, ref: RefRun) -> tuple[FailureReason, float] | None:
         """When the Run holding its Pod becomes stale, and why; None while it is fine."""

@@ -47,11 +47,14 @@ from kruntimes.testing.harness import Harness
 from kruntimes.testing.reference import InvariantViolation, ReferenceModel
 from kruntimes.testing.strategies import (
     ADVANCES,
+    QUEUE_NAMES,
     RETRY_REASONS,
     RUNTIMES,
     capacities,
     clusters,
+    gang_specs,
     pods,
+    run_queues,
     runs,
 )
 from kruntimes.testing.strategies import pod_labels as default_pod_labels
@@ -76,6 +79,9 @@ SMALL_STEPS = (0.5, 1.0, 1.0, 2.0, 5.0)
 MAX_PODS = 6
 MAX_RUNS = 14
 SETTLE_SECONDS = 150.0
+DRAIN_STEP = 5.0
+DRAIN_ROUNDS = 120
+"""Draining lasts 600 virtual seconds: longer than staleness, backoffs and starvation limits."""
 """Quiet time at the end: past every heartbeat, grace period and the 60 s backoff cap."""
 
 DEFAULT_SETTINGS = settings(
@@ -97,6 +103,9 @@ class SchedulerMachine(RuleBasedStateMachine):
     """Drawn from uniformly: repeat a name to weight it. Initial Pods use the first."""
     runtimes: Sequence[str] = (RUNTIMES[0],) * 6 + (RUNTIMES[1],)
     allow_invalid_requests = True
+    run_queue_names: Sequence[str | None] = (None, None, None, *QUEUE_NAMES, "missing")
+    """Queues Runs name, drawn uniformly (None: the namespace's default queue). A queue
+    the machine never defines keeps its Runs waiting (`NoQueue`)."""
 
     def plugins(self) -> Iterable[object]:
         """Plugins under test, registered after the built-ins. Fresh objects on each call."""
@@ -282,10 +291,11 @@ class SchedulerMachine(RuleBasedStateMachine):
                     runtimes=self.runtimes,
                     allow_invalid=self.allow_invalid_requests,
                     labels=self.run_labels(),
+                    queues=self.run_queue_names,
                 )
             )
             (stored,) = self.harness.submit(run)
-            self.model.run_submitted(stored)
+            self.model.run_submitted(stored, self.now)
 
     @precondition(lambda self: self._runs_in(CAPACITY_PHASES))
     @rule(data=st.data(), what=st.sampled_from(AGENT_ACTIONS))
@@ -331,6 +341,40 @@ class SchedulerMachine(RuleBasedStateMachine):
             self.model.run_changed(h.cancel(key))
         elif what == "relabel":
             self.model.run_changed(h.update_run(key, labels=data.draw(self.run_labels())))
+
+    @precondition(lambda self: len(self.model.runs) < MAX_RUNS)
+    @rule(data=st.data(), complete=st.sampled_from([True, True, True, False]))
+    def submit_gang(self, data: st.DataObject, complete: bool) -> None:
+        """A gang's Runs arrive together (or one short: it waits, maybe times out)."""
+        namespace = self.namespaces[0]
+        gang = data.draw(gang_specs(f"g{self._runs}"))
+        queue = data.draw(st.sampled_from(list(self.run_queue_names)))
+        for _ in range(gang.size if complete else gang.size - 1):
+            run = data.draw(
+                runs(
+                    f"r{self._runs}",
+                    namespace=namespace,
+                    runtimes=self.runtimes,
+                    labels=self.run_labels(),
+                )
+            )
+            self._runs += 1
+            run = evolve(run, spec=evolve(run.spec, gang=gang, queue=queue, affinity=None))
+            (stored,) = self.harness.submit(run)
+            self.model.run_submitted(stored, self.now)
+
+    @rule(data=st.data())
+    def define_queue(self, data: st.DataObject) -> None:
+        """A RunQueue is created or changed (quota, weight, cohort, strategy)."""
+        queue = data.draw(run_queues(namespace=data.draw(st.sampled_from(list(self.namespaces)))))
+        self.model.queue_upserted(self.harness.put_queue(queue))
+
+    @precondition(lambda self: self.harness.queues)
+    @rule(data=st.data())
+    def delete_queue(self, data: st.DataObject) -> None:
+        key = self._pick(data, sorted(self.harness.queues))
+        self.harness.delete_queue(key)
+        self.model.queue_deleted(key)
 
     # ------------------------------------------------------------------ time and cycles
 
@@ -401,8 +445,48 @@ class SchedulerMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         if sys.exc_info()[0] is not None:
             return  # a rule failed: report that, not a consequence of it
+        self.drain()
         self.harness.assert_deterministic()
         self.settle()
+
+    def drain(self) -> None:
+        """Bounded waiting: with every agent healthy and finishing each Run it gets, every
+        Run that can be placed at all (`ReferenceModel.could_run`) is, in bounded time."""
+        h = self.harness
+        self._silent.clear()
+        waiting: list[RunKey] = []
+        for _ in range(DRAIN_ROUNDS):
+            self._apply()
+            for key, pod in sorted(h.store.pods.items()):
+                if not pod.deleting:
+                    h.heartbeat(key)
+                    self.model.pod_heartbeat(key, self.now)
+            self._cycle()
+            self._apply()
+            for key in self._runs_in(CAPACITY_PHASES):
+                if self._agent_alive(key):
+                    if h.run(key).status.phase is Phase.SCHEDULED:
+                        h.start(key)
+                    h.finish(key, Phase.SUCCEEDED)
+                    self.model.run_phase(key, Phase.SUCCEEDED)
+            waiting = sorted(
+                k
+                for k, r in self.model.runs.items()
+                if self.model.could_run(r, self.now) and not self._plugin_refuses(k)
+            )
+            if not waiting:
+                return
+            h.advance(DRAIN_STEP)
+        raise InvariantViolation(
+            f"bounded waiting: {waiting} could run but did not within "
+            f"{DRAIN_ROUNDS * DRAIN_STEP:g}s of draining: "
+            + "; ".join(f"{k}: {h.scheduler.why_waiting(k)}" for k in waiting)
+        )
+
+    def _plugin_refuses(self, key: RunKey) -> bool:
+        """A `kruntimes_admit` plugin keeps the Run waiting: bounded waiting is its call."""
+        why = self.harness.scheduler.why_waiting(key)
+        return why is not None and why.code is WaitCode.ADMISSION_REJECTED
 
     def settle(self) -> None:
         """No more heartbeats: every Pod goes stale, so every Run must let go of its Pod."""

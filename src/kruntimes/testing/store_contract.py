@@ -35,8 +35,12 @@ from attrs import evolve
 from kruntimes.model import (
     ObjectMeta,
     Phase,
+    QueueingStrategy,
     RetryPolicy,
     Run,
+    RunQueue,
+    RunQueueSpec,
+    RunQueueStatus,
     RunStatus,
     Runtime,
     RuntimePod,
@@ -87,6 +91,22 @@ async def next_event(events: AsyncIterator[WatchEvent[T]]) -> WatchEvent[T]:
 async def next_events(events: AsyncIterator[WatchEvent[T]], count: int) -> list[WatchEvent[T]]:
     """The next `count` events that are not bookmarks."""
     return [await next_event(events) for _ in range(count)]
+
+
+def run_queue(name: str, namespace: str, **spec: Any) -> RunQueue:
+    """A RunQueue with a quota of 10 Runs and `spec` fields; status set, for stores to drop."""
+    fields = {"quota": {"runs": 10}, **spec}
+    return RunQueue(
+        metadata=ObjectMeta(name=name, namespace=namespace),
+        spec=RunQueueSpec(**fields),
+        status=RunQueueStatus(pending=3, admitted=2, usage={"runs": 2}),
+    )
+
+
+def queue_usage(queue: RunQueue, pending: int, admitted: int) -> RunQueue:
+    """`queue` with the status a scheduler writes: `admitted` Runs holding one `runs` each."""
+    status = RunQueueStatus(pending=pending, admitted=admitted, usage={"runs": admitted})
+    return evolve(queue, status=status)
 
 
 def scheduled(run: Run, pod: str = "pod-1") -> Run:
@@ -445,6 +465,112 @@ class StoreContract:
         async with store.watch_runtimes(listing.resource_version, ns) as events:
             types = [event.type for event in await next_events(events, 4)]
         assert types == [EventType.ADDED, EventType.MODIFIED, EventType.MODIFIED, EventType.DELETED]
+
+    @contract_case
+    async def test_run_queues(self, store: Store) -> None:
+        """Create, read, status and spec updates, list, delete: a RunQueue's whole life."""
+        ns = self.namespaces[0]
+        listing = await store.list_run_queues(ns)
+        created = await store.create(run_queue("team-a", ns, weight=2.0, cohort="research"))
+        assert created.status == RunQueueStatus()
+        assert created.metadata.generation == 1
+        assert created.metadata.uid
+        assert (created.spec.quota, created.spec.weight) == ({"runs": 10}, 2.0)
+        assert await store.get_run_queue(ns, "team-a") == created
+        busy = await store.update_status(queue_usage(created, pending=4, admitted=3))
+        assert (busy.status.pending, busy.status.admitted, busy.status.usage) == (4, 3, {"runs": 3})
+        assert busy.spec == created.spec
+        assert busy.metadata.generation == 1
+        spec = evolve(busy.spec, weight=0.5, queueing_strategy=QueueingStrategy.STRICT_FIFO)
+        reweighted = await store.update_spec(evolve(busy, spec=spec))
+        assert (reweighted.spec.weight, reweighted.status) == (0.5, busy.status)
+        assert reweighted.metadata.generation == 2
+        assert (await store.list_run_queues(ns)).items == (reweighted,)
+        await store.delete(Kind.RUN_QUEUE, ns, "team-a")
+        with pytest.raises(NotFound):
+            await store.get_run_queue(ns, "team-a")
+        assert (await store.list_run_queues(ns)).items == ()
+        async with store.watch_run_queues(listing.resource_version, ns) as events:
+            seen = await next_events(events, 4)
+        assert [e.type for e in seen] == [
+            EventType.ADDED,
+            EventType.MODIFIED,
+            EventType.MODIFIED,
+            EventType.DELETED,
+        ]
+        assert [e.object for e in seen[:3]] == [created, busy, reweighted]
+
+    @contract_case
+    async def test_run_queue_writes_are_conditional(self, store: Store) -> None:
+        """Status writers racing from one version: one lands, the others conflict, and a stale
+        spec write conflicts too; a re-read then succeeds."""
+        ns = self.namespaces[0]
+        created = await store.create(run_queue("q", ns))
+        landed: list[RunQueue] = []
+        conflicts: list[int] = []
+
+        async def write(admitted: int) -> None:
+            try:
+                landed.append(await store.update_status(queue_usage(created, 0, admitted)))
+            except Conflict:
+                conflicts.append(admitted)
+
+        async with trio.open_nursery() as nursery:
+            for admitted in range(1, 5):
+                nursery.start_soon(write, admitted)
+        assert (len(landed), len(conflicts)) == (1, 3)
+        assert await store.get_run_queue(ns, "q") == landed[0]
+        with pytest.raises(Conflict):
+            await store.update_spec(evolve(created, spec=evolve(created.spec, weight=3.0)))
+        reread = await store.get_run_queue(ns, "q")
+        retried = await store.update_status(queue_usage(reread, 1, 7))
+        assert retried.status.admitted == 7
+        assert retried.spec == created.spec
+
+    @contract_case
+    async def test_run_queue_failures(self, store: Store) -> None:
+        """Missing queues are NotFound, taken names AlreadyExists, bad queues Invalid."""
+        ns, other = self.namespaces
+        with pytest.raises(NotFound):
+            await store.get_run_queue(ns, "ghost")
+        with pytest.raises(NotFound):
+            await store.delete(Kind.RUN_QUEUE, ns, "ghost")
+        ghost = evolve(
+            run_queue("ghost", ns), metadata=ObjectMeta("ghost", ns, resource_version="1")
+        )
+        with pytest.raises(NotFound):
+            await store.update_status(ghost)
+        with pytest.raises(Invalid, match=r"spec\.weight"):
+            await store.create(run_queue("q", ns, weight=0.0))
+        with pytest.raises(Invalid, match=r"metadata\.name"):
+            await store.create(run_queue("team.a", ns))
+        created = await store.create(run_queue("q", ns))
+        with pytest.raises(AlreadyExists):
+            await store.create(run_queue("q", ns))
+        await store.create(run_queue("q", other))
+        bad = evolve(created, status=RunQueueStatus(admitted=-1))
+        with pytest.raises(Invalid, match=r"status\.admitted"):
+            await store.update_status(bad)
+        with pytest.raises(Invalid, match=r"spec\.cohort"):
+            await store.update_spec(evolve(created, spec=evolve(created.spec, cohort="Research")))
+        assert await store.get_run_queue(ns, "q") == created
+
+    @contract_case
+    async def test_run_queue_watch_and_list_filter_by_namespace(self, store: Store) -> None:
+        ns, other = self.namespaces
+        listing = await store.list_run_queues()
+        async with store.watch_run_queues(listing.resource_version, ns) as events:
+            await store.create(run_queue("elsewhere", other))
+            mine = await store.create(run_queue("mine", ns))
+            assert (await next_event(events)).object == mine
+            updated = await store.update_status(queue_usage(mine, 1, 1))
+            event = await next_event(events)
+            assert (event.type, event.object) == (EventType.MODIFIED, updated)
+        assert [q.metadata.name for q in (await store.list_run_queues(ns)).items] == ["mine"]
+        everywhere = {q.key for q in (await store.list_run_queues()).items}
+        assert {(ns, "mine"), (other, "elsewhere")} <= everywhere
+        assert (await store.list_runs(ns)).items == ()
+        assert (await store.list_runtimes(ns)).items == ()
 
     @contract_case
     async def test_pods(self, store: Store) -> None:

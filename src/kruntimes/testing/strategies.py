@@ -17,6 +17,8 @@ from kruntimes.core import SchedulerConfig
 from kruntimes.model import (
     Affinity,
     FailureReason,
+    GangSpec,
+    GangTimeoutAction,
     LabelSelector,
     LabelSelectorRequirement,
     Phase,
@@ -24,11 +26,12 @@ from kruntimes.model import (
     Run,
     RunAffinityRules,
     RunAffinityTerm,
+    RunQueue,
     RuntimePod,
     SelectorOperator,
     WeightedRunAffinityTerm,
 )
-from kruntimes.testing.builders import DEFAULT_NAMESPACE, EPOCH, make_pod, make_run
+from kruntimes.testing.builders import DEFAULT_NAMESPACE, EPOCH, make_pod, make_queue, make_run
 from kruntimes.testing.scenario import (
     AddPod,
     Advance,
@@ -199,9 +202,11 @@ def runs(
     runtimes: Sequence[str] = RUNTIMES,
     allow_invalid: bool = False,
     labels: st.SearchStrategy[dict[str, str]] | None = None,
+    queues: Sequence[str | None] = (),
 ) -> Run:
     """A Pending Run with scheduler-relevant fields drawn: requests, labels, affinity, retry,
-    priority (mostly the default, so that most Runs share a level)."""
+    priority (mostly the default, so that most Runs share a level), and a queue out of
+    `queues` (None: the default queue)."""
     run_name = name if isinstance(name, str) else draw(name)
     return make_run(
         run_name,
@@ -212,6 +217,49 @@ def runs(
         affinity=draw(affinities()),
         retry=draw(retry_policies()),
         priority=draw(st.sampled_from((0, 0, 0, 1, -1, 5))),
+        queue=draw(st.sampled_from(queues)) if queues else None,
+    )
+
+
+QUEUE_NAMES = ("a", "b", "c")
+COHORT = "shared"
+_QUEUE_NAMES = st.sampled_from(QUEUE_NAMES)
+
+
+@st.composite
+def run_queues(
+    draw: st.DrawFn,
+    name: str | st.SearchStrategy[str] = _QUEUE_NAMES,
+    *,
+    namespace: str = DEFAULT_NAMESPACE,
+) -> RunQueue:
+    """A RunQueue with a small quota (or none), a weight, maybe the shared cohort, maybe a
+    borrowing limit, strict or best-effort FIFO, maybe `maxPending`, a short starvation
+    limit: small enough that queues refuse, borrow and block within a few Runs."""
+    queue_name = name if isinstance(name, str) else draw(name)
+    quota = draw(st.sampled_from([{}, {"runs": 1}, {"runs": 2}, {"runs": 3}, {"cpu": 2}]))
+    cohort = draw(st.sampled_from([None, None, COHORT]))
+    return make_queue(
+        queue_name,
+        namespace=namespace,
+        quota=quota,
+        weight=draw(st.sampled_from([1.0, 1.0, 2.0, 3.0])),
+        cohort=cohort,
+        borrowing_limit=draw(st.sampled_from([None, {"runs": 1}])) if cohort else None,
+        max_pending=draw(st.sampled_from([None, None, None, 2])),
+        strict=draw(st.booleans()),
+        starvation_limit_seconds=draw(st.sampled_from([5.0, 20.0, 60.0])),
+    )
+
+
+def gang_specs(name: str) -> st.SearchStrategy[GangSpec]:
+    """A gang of 2-3 Runs named `name`, sometimes with a timeout (failing or waiting on)."""
+    return st.builds(
+        GangSpec,
+        name=st.just(name),
+        size=st.integers(2, 3),
+        timeout_seconds=st.sampled_from([None, None, 20.0, 45.0]),
+        on_timeout=st.sampled_from(list(GangTimeoutAction)),
     )
 
 
@@ -327,6 +375,8 @@ def event_sequences(
 __all__ = [
     "ADVANCES",
     "BACKOFFS",
+    "COHORT",
+    "QUEUE_NAMES",
     "RETRY_REASONS",
     "RUNTIMES",
     "RUN_LABEL_KEYS",
@@ -337,11 +387,13 @@ __all__ = [
     "capacities",
     "clusters",
     "event_sequences",
+    "gang_specs",
     "pod_labels",
     "pods",
     "requests",
     "retry_policies",
     "run_labels",
+    "run_queues",
     "runs",
     "scheduler_configs",
     "selectors",

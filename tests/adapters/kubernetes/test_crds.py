@@ -24,26 +24,34 @@ from kruntimes.adapters.kubernetes.crd_docs import DOC_PATH, schema_of, update_d
 from kruntimes.codec import (
     ValidationError,
     run_from_dict,
+    run_queue_from_dict,
+    run_queue_to_dict,
     run_to_dict,
     runtime_from_dict,
     runtime_to_dict,
 )
 from kruntimes.codec import limits as L
+from kruntimes.codec.checks import wire_names
 from kruntimes.codec.durations import parse_duration_ns
 from kruntimes.codec.quantities import parse_quantity
 from kruntimes.codec.syntax import (
+    dns_label_problem,
     dns_subdomain_problem,
     env_name_problem,
     label_value_problem,
 )
 from kruntimes.codec.validation import _IMMUTABLE_SPEC
-from kruntimes.model import ConditionStatus, Phase
+from kruntimes.model import ConditionStatus, Phase, RunSpec
 from kruntimes.testing.builders import affinity, condition, make_run, retry_policy
 
 ROOT = Path(__file__).resolve().parents[3]
 VARIANTS = {
     f"{name}{'+cel' if rules else ''}": (fn, rules)
-    for name, fn in (("run", crds.run_crd), ("runtime", crds.runtime_crd))
+    for name, fn in (
+        ("run", crds.run_crd),
+        ("runtime", crds.runtime_crd),
+        ("runqueue", crds.run_queue_crd),
+    )
     for rules in (False, True)
 }
 
@@ -80,7 +88,7 @@ def test_gen_crds_check_passes_on_a_current_tree() -> None:
 
 def test_files_hold_one_crd_each_and_the_plain_ones_install_on_1_20() -> None:
     files = crds.crd_files()
-    assert len(files) == 6
+    assert len(files) == 9
     for rel, text in files.items():
         assert text.startswith(crds.HEADER)
         (doc,) = list(yaml.safe_load_all(text))
@@ -88,6 +96,7 @@ def test_files_hold_one_crd_each_and_the_plain_ones_install_on_1_20() -> None:
             assert "x-kubernetes-validations" not in json.dumps(doc), rel
     plain = [f for f in files if f.startswith(crds.CRD_DIRS[1])]
     assert sorted(plain) == [
+        "reference_deployment/charts/kruntimes/crds/kruntimes.io_runqueues.yaml",
         "reference_deployment/charts/kruntimes/crds/kruntimes.io_runs.yaml",
         "reference_deployment/charts/kruntimes/crds/kruntimes.io_runtimes.yaml",
     ]
@@ -105,7 +114,11 @@ def test_rendered_yaml_loads_back_to_the_manifests(rules: bool) -> None:
 
 @pytest.mark.parametrize(
     ("fn", "plural", "kind", "short"),
-    [(crds.run_crd, "runs", "Run", "rn"), (crds.runtime_crd, "runtimes", "Runtime", "rt")],
+    [
+        (crds.run_crd, "runs", "Run", "rn"),
+        (crds.runtime_crd, "runtimes", "Runtime", "rt"),
+        (crds.run_queue_crd, "runqueues", "RunQueue", "rq"),
+    ],
 )
 def test_names_version_and_subresources(fn: Any, plural: str, kind: str, short: str) -> None:
     crd = fn()
@@ -140,6 +153,7 @@ def test_printer_columns() -> None:
         ("Assigned Pod", ".status.assignedPod", "string", 0),
         ("Runtime", ".spec.runtime", "string", 0),
         ("Attempt", ".status.attempt", "integer", 1),
+        ("Queue", ".spec.queue", "string", 1),
         ("Message", ".status.message", "string", 0),
         ("Age", ".metadata.creationTimestamp", "date", 0),
     ]
@@ -149,9 +163,16 @@ def test_printer_columns() -> None:
         ("Ready", ".status.readyReplicas", "integer", 0),
         ("Age", ".metadata.creationTimestamp", "date", 0),
     ]
+    assert _columns(crds.run_queue_crd()) == [
+        ("Weight", ".spec.weight", "number", 0),
+        ("Cohort", ".spec.cohort", "string", 0),
+        ("Pending", ".status.pending", "integer", 0),
+        ("Admitted", ".status.admitted", "integer", 0),
+        ("Age", ".metadata.creationTimestamp", "date", 0),
+    ]
 
 
-@pytest.mark.parametrize("fn", [crds.run_crd, crds.runtime_crd])
+@pytest.mark.parametrize("fn", crds.CRD_FUNCTIONS)
 def test_printer_columns_point_at_schema_fields_of_their_type(fn: Any) -> None:
     crd = fn()
     for name, path, kind, _ in _columns(crd):
@@ -178,7 +199,8 @@ def test_server_supports_validation_rules_from_1_25() -> None:
 
 ALLOWED_KEYS = {
     "type", "format", "description", "enum", "default", "minLength", "maxLength", "pattern",
-    "minimum", "maximum", "maxItems", "maxProperties", "required", "properties",
+    "minimum", "exclusiveMinimum", "maximum", "maxItems", "maxProperties", "required",
+    "properties",
     "additionalProperties", "items", "anyOf", "x-kubernetes-int-or-string",
     "x-kubernetes-preserve-unknown-fields", "x-kubernetes-list-type",
     "x-kubernetes-list-map-keys", "x-kubernetes-validations",
@@ -243,8 +265,12 @@ def _node_problems(node: Mapping[str, Any]) -> Iterator[str]:
     numeric = kind in ("integer", "number") or node.get("x-kubernetes-int-or-string")
     if not stringy and {"minLength", "maxLength", "pattern"} & set(node):
         yield "string bounds on a non-string"
-    if not numeric and {"minimum", "maximum"} & set(node):
+    if not numeric and {"minimum", "maximum", "exclusiveMinimum"} & set(node):
         yield "numeric bounds on a non-number"
+    if "exclusiveMinimum" in node and (
+        "minimum" not in node or node["exclusiveMinimum"] is not True
+    ):
+        yield "exclusiveMinimum is a boolean next to a minimum"
     if "maxItems" in node and kind != "array":
         yield "maxItems on a non-array"
     if "maxProperties" in node and kind != "object":
@@ -336,7 +362,7 @@ def at(crd: Mapping[str, Any], path: str) -> Mapping[str, Any]:
     return node
 
 
-RUN, RUNTIME = crds.run_crd(), crds.runtime_crd()
+RUN, RUNTIME, QUEUE = crds.run_crd(), crds.runtime_crd(), crds.run_queue_crd()
 AFFINITY_LISTS = [
     f"spec.affinity.{d}.{k}DuringSchedulingIgnoredDuringExecution"
     for d in ("runAffinity", "runAntiAffinity")
@@ -406,6 +432,63 @@ EXPECTED_LIMITS: dict[str, list[tuple[Mapping[str, Any], str, str, Any]]] = {
         (RUN, "spec.priority", "minimum", L.PRIORITY_MIN),
         (RUN, "spec.priority", "maximum", L.PRIORITY_MAX),
     ],
+    "spec.priorityClassName": [
+        (RUN, "spec.priorityClassName", "maxLength", L.NAME_MAX),
+        (RUN, "spec.priorityClassName", "pattern", crds.DNS_SUBDOMAIN_PATTERN),
+    ],
+    "spec.queue": [
+        (RUN, "spec.queue", "maxLength", L.LABEL_MAX),
+        (RUN, "spec.queue", "pattern", crds.DNS_LABEL_PATTERN),
+    ],
+    "spec.gang.name": [
+        (RUN, "spec.gang.name", "maxLength", L.LABEL_MAX),
+        (RUN, "spec.gang.name", "pattern", crds.DNS_LABEL_PATTERN),
+        (RUN, "spec.gang", "required", ["name", "size"]),
+    ],
+    "spec.gang.size": [
+        (RUN, "spec.gang.size", "minimum", L.GANG_SIZE_MIN),
+        (RUN, "spec.gang.size", "maximum", L.GANG_SIZE_MAX),
+    ],
+    "spec.gang.timeoutSeconds": [
+        (RUN, "spec.gang.timeoutSeconds", "minimum", 0),
+        (RUN, "spec.gang.timeoutSeconds", "exclusiveMinimum", True),
+    ],
+    "spec.array.completions": [
+        (RUN, "spec.array.completions", "minimum", L.ARRAY_COMPLETIONS_MIN),
+        (RUN, "spec.array.completions", "maximum", L.ARRAY_COMPLETIONS_MAX),
+        (RUN, "spec.array", "required", ["completions"]),
+    ],
+    "spec.array.parallelism": [(RUN, "spec.array.parallelism", "minimum", 1)],
+    "status.array.completedIndexes, status.array.failedIndexes": [
+        (RUN, f"status.array.{name}Indexes", "maxLength", L.ARRAY_INDEXES_MAX)
+        for name in ("completed", "failed")
+    ],
+    "status.array.active, .succeeded, .failed": [
+        (RUN, f"status.array.{name}", "minimum", 0) for name in ("active", "succeeded", "failed")
+    ],
+    "metadata.name (RunQueue)": [(QUEUE, "metadata.name", "maxLength", L.LABEL_MAX)],
+    "spec.quota, spec.borrowingLimit (RunQueue)": [
+        (QUEUE, "spec.quota{}", "minimum", 0),
+        (QUEUE, "spec.borrowingLimit{}", "minimum", 0),
+    ],
+    "spec.weight (RunQueue)": [
+        (QUEUE, "spec.weight", "minimum", 0),
+        (QUEUE, "spec.weight", "exclusiveMinimum", True),
+        (QUEUE, "spec.weight", "maximum", L.QUEUE_WEIGHT_MAX),
+    ],
+    "spec.cohort (RunQueue)": [
+        (QUEUE, "spec.cohort", "maxLength", L.LABEL_MAX),
+        (QUEUE, "spec.cohort", "pattern", crds.DNS_LABEL_PATTERN),
+    ],
+    "spec.maxPending (RunQueue)": [(QUEUE, "spec.maxPending", "minimum", 0)],
+    "spec.starvationLimitSeconds (RunQueue)": [
+        (QUEUE, "spec.starvationLimitSeconds", "minimum", 0)
+    ],
+    "status.pending, status.admitted (RunQueue)": [
+        (QUEUE, "status.pending", "minimum", 0),
+        (QUEUE, "status.admitted", "minimum", 0),
+    ],
+    "status.usage (RunQueue)": [(QUEUE, "status.usage{}", "minimum", 0)],
     "status.message": [(RUN, "status.message", "maxLength", L.MESSAGE_MAX)],
     "status.outputs": [
         (RUN, "status.outputs", "maxProperties", L.OUTPUTS_MAX_KEYS),
@@ -420,9 +503,9 @@ EXPECTED_LIMITS: dict[str, list[tuple[Mapping[str, Any], str, str, Any]]] = {
     ],
     "status.artifactRefs[i].sizeBytes": [(RUN, "status.artifactRefs[].sizeBytes", "minimum", 0)],
     "status.conditions": [
-        (crd, "status.conditions", "maxItems", L.CONDITIONS_MAX) for crd in (RUN, RUNTIME)
+        (crd, "status.conditions", "maxItems", L.CONDITIONS_MAX) for crd in (RUN, RUNTIME, QUEUE)
     ]
-    + [(crd, "status.conditions[].type", "minLength", 1) for crd in (RUN, RUNTIME)],
+    + [(crd, "status.conditions[].type", "minLength", 1) for crd in (RUN, RUNTIME, QUEUE)],
     "status.attempt": [(RUN, "status.attempt", "minimum", 1)],
     "spec.replicas (Runtime)": [(RUNTIME, "spec.replicas", "minimum", 0)],
     "spec.port (Runtime)": [
@@ -444,6 +527,8 @@ NOT_IN_SCHEMA = {
     "status.assignedPod, status.assignedPodUID": "a CEL rule (1.25+)",
     "any integer": "format int64 (test_every_integer_is_int64...)",
     "any timestamp": "format date-time (test_every_integer_is_int64...)",
+    "any number": "type number; finiteness is the library's (JSON has no NaN)",
+    "spec.array, spec.gang": "a CEL rule (1.25+)",
     "values kept verbatim": "library only: depth and size of free-form JSON",
 }
 
@@ -487,7 +572,7 @@ def rules_by_path(crd: Mapping[str, Any]) -> dict[str, list[str]]:
     return found
 
 
-@pytest.mark.parametrize("fn", [crds.run_crd, crds.runtime_crd])
+@pytest.mark.parametrize("fn", crds.CRD_FUNCTIONS)
 def test_no_validation_rules_without_the_flag(fn: Any) -> None:
     assert rules_by_path(fn()) == {}
     assert "x-kubernetes-validations" not in json.dumps(fn(validation_rules=False))
@@ -503,14 +588,20 @@ def test_validation_rules_cover_the_codec_s_cross_field_rules() -> None:
     assert "oldSelf.cancelRequested" in joined[".spec"]
     assert "has(self.value)" in joined[".spec.env[]"]
     assert "has(self.assignedPod) == has(self.assignedPodUID)" in joined[".status"]
-    wire = {"timeout_seconds": "timeout", "retry_policy": "retryPolicy"}
+    assert "!(has(self.array) && has(self.gang))" in joined[".spec"]
+    assert "self.priority == 0" in joined[".spec"]
+    assert "self.parallelism <= self.completions" in joined[".spec.array"]
+    wire = wire_names(RunSpec)
     for attr in _IMMUTABLE_SPEC:
-        name = wire.get(attr, attr)
+        name = wire[attr]
         assert "self == oldSelf" in rules[f".spec.{name}"], name
+        if name not in ("runtime", "mode"):
+            assert f"has(self.{name}) == has(oldSelf.{name})" in joined[".spec"], name
     assert rules_by_path(crds.runtime_crd(validation_rules=True)) == {}
+    assert rules_by_path(crds.run_queue_crd(validation_rules=True)) == {}
 
 
-@pytest.mark.parametrize("fn", [crds.run_crd, crds.runtime_crd])
+@pytest.mark.parametrize("fn", crds.CRD_FUNCTIONS)
 def test_validation_rules_name_existing_fields_and_transitions_sit_on_correlatable_nodes(
     fn: Any,
 ) -> None:
@@ -561,9 +652,11 @@ def validate(node: Mapping[str, Any], value: Any, path: str = "") -> list[str]:
             errors.append(f"{path}: does not match {node['pattern']}")
         if node.get("format") == "date-time" and not _TIMESTAMP.fullmatch(value):
             errors.append(f"{path}: not a date-time")
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, int | float) and not isinstance(value, bool):
         if value < node.get("minimum", value):
             errors.append(f"{path}: below {node['minimum']}")
+        if node.get("exclusiveMinimum") and value == node["minimum"]:
+            errors.append(f"{path}: not above {node['minimum']}")
         if value > node.get("maximum", value):
             errors.append(f"{path}: above {node['maximum']}")
     if isinstance(value, list):
@@ -686,6 +779,62 @@ def _runtime_doc() -> dict[str, Any]:
     }
 
 
+def _gang_run_doc() -> dict[str, Any]:
+    return {
+        "apiVersion": "kruntimes.io/v1alpha1",
+        "kind": "Run",
+        "metadata": {"name": "train-0", "namespace": "ml"},
+        "spec": {
+            "runtime": "python",
+            "mode": {"task": {"entrypoint": "train.py"}},
+            "priorityClassName": "high",
+            "queue": "team-a",
+            "gang": {"name": "train", "size": 4, "timeoutSeconds": 300, "onTimeout": "Fail"},
+        },
+        "status": {"phase": "Pending", "message": "waiting for 3 more Runs of gang train"},
+    }
+
+
+def _array_run_doc() -> dict[str, Any]:
+    return {
+        "apiVersion": "kruntimes.io/v1alpha1",
+        "kind": "Run",
+        "metadata": {"name": "render", "namespace": "media"},
+        "spec": {
+            "runtime": "bash",
+            "mode": {"task": {"entrypoint": "render.sh"}},
+            "array": {"completions": 1000, "parallelism": 50, "compactStatus": True},
+        },
+        "status": {
+            "phase": "Running",
+            "array": {"active": 50, "succeeded": 120, "completedIndexes": "0-119"},
+        },
+    }
+
+
+def _run_queue_doc() -> dict[str, Any]:
+    return {
+        "apiVersion": "kruntimes.io/v1alpha1",
+        "kind": "RunQueue",
+        "metadata": {"name": "team-a", "namespace": "ml"},
+        "spec": {
+            "quota": {"runs": 100, "example.com/gpu": "8"},
+            "weight": 2,
+            "cohort": "research",
+            "borrowingLimit": {"example.com/gpu": "4"},
+            "maxPending": 1000,
+            "queueingStrategy": "StrictFIFO",
+            "starvationLimitSeconds": 0.5,
+        },
+        "status": {
+            "pending": 3,
+            "admitted": 40,
+            "usage": {"runs": "40"},
+            "conditions": [{"type": "Active", "status": "True"}],
+        },
+    }
+
+
 def _built_runs() -> list[dict[str, Any]]:
     return [
         run_to_dict(make_run("plain")),
@@ -705,6 +854,8 @@ def _built_runs() -> list[dict[str, Any]]:
         ),
         run_to_dict(run_from_dict(_rich_run_doc())),
         run_to_dict(run_from_dict(_function_run_doc())),
+        run_to_dict(run_from_dict(_gang_run_doc())),
+        run_to_dict(run_from_dict(_array_run_doc())),
     ]
 
 
@@ -714,7 +865,12 @@ DOCUMENTS = [
     (RUN, _function_run_doc()),
     (RUNTIME, runtime_to_dict(runtime_from_dict(_runtime_doc()))),
     (RUNTIME, _runtime_doc()),
+    (RUN, _gang_run_doc()),
+    (RUN, _array_run_doc()),
+    (QUEUE, _run_queue_doc()),
+    (QUEUE, run_queue_to_dict(run_queue_from_dict(_run_queue_doc()))),
 ]
+DECODERS = {id(RUN): run_from_dict, id(RUNTIME): runtime_from_dict, id(QUEUE): run_queue_from_dict}
 
 
 @pytest.mark.parametrize(("crd", "doc"), DOCUMENTS)
@@ -725,7 +881,7 @@ def test_documents_the_codec_writes_or_accepts_validate(crd: Any, doc: dict[str,
 @pytest.mark.parametrize(("crd", "doc"), DOCUMENTS)
 def test_server_defaults_do_not_change_what_the_codec_reads(crd: Any, doc: dict[str, Any]) -> None:
     stored = with_defaults(schema_of(crd), doc)
-    decode = run_from_dict if crd is RUN else runtime_from_dict
+    decode = DECODERS[id(crd)]
     assert decode(stored) == decode(doc)
 
 
@@ -789,17 +945,43 @@ BOUNDARIES = [
     (RUNTIME, "spec.port", L.PORT_MAX, L.PORT_MAX + 1),
     (RUNTIME, "spec.replicas", 0, -1),
     (RUNTIME, "spec.artifactStore", {"driver": "filesystem"}, {"driver": "ftp"}),
-]
+    (RUN, "spec.priorityClassName", "high.example.com", "High"),
+    (RUN, "spec.queue", "q" * L.LABEL_MAX, "q" * (L.LABEL_MAX + 1)),
+    (RUN, "spec.queue", "team-a", "team.a"),
+    (RUN, "spec.gang", {"name": "g", "size": L.GANG_SIZE_MAX}, {"name": "g", "size": 0}),
+    (RUN, "spec.gang", {"name": "g", "size": 2, "timeoutSeconds": 0.1},
+     {"name": "g", "size": 2, "timeoutSeconds": 0}),
+    (RUN, "spec.gang", {"name": "g", "size": 2}, {"name": "G", "size": 2}),
+    (RUN, "spec.gang", {"name": "g", "size": 2, "onTimeout": "KeepWaiting"},
+     {"name": "g", "size": 2, "onTimeout": "Retry"}),
+    (RUN, "spec.array", {"completions": L.ARRAY_COMPLETIONS_MAX},
+     {"completions": L.ARRAY_COMPLETIONS_MAX + 1}),
+    (RUN, "spec.array", {"completions": 3, "parallelism": 1},
+     {"completions": 3, "parallelism": 0}),
+    (RUN, "status.array", {"active": 0}, {"active": -1}),
+    (QUEUE, "spec.weight", L.QUEUE_WEIGHT_MAX, L.QUEUE_WEIGHT_MAX + 1),
+    (QUEUE, "spec.weight", 0.001, 0),
+    (QUEUE, "spec.cohort", "c" * L.LABEL_MAX, "Research"),
+    (QUEUE, "spec.quota", {"runs": "1k"}, {"runs": "many"}),
+    (QUEUE, "spec.borrowingLimit", {"gpu": 0}, {"gpu": "lots"}),
+    (QUEUE, "spec.maxPending", 0, -1),
+    (QUEUE, "spec.starvationLimitSeconds", 0, -0.5),
+    (QUEUE, "spec.queueingStrategy", "BestEffortFIFO", "LIFO"),
+    (QUEUE, "status.admitted", 0, -1),
+    (QUEUE, "status.usage", {"runs": 3}, {"runs": "3 runs"}),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("crd", "path", "ok", "bad"), BOUNDARIES)
 def test_the_library_and_the_api_server_agree_at_the_limits(
     crd: Any, path: str, ok: Any, bad: Any
 ) -> None:
-    base = _function_run_doc() if crd is RUN else _runtime_doc()
+    base = {id(RUN): _function_run_doc, id(RUNTIME): _runtime_doc, id(QUEUE): _run_queue_doc}[
+        id(crd)
+    ]()
     if path.startswith("spec.mode.task"):
         base["spec"]["mode"] = {"task": {"entrypoint": "main.sh"}}
-    decode = run_from_dict if crd is RUN else runtime_from_dict
+    decode = DECODERS[id(crd)]
     good, broken = _set(base, path, ok), _set(base, path, bad)
     assert validate(schema_of(crd), good) == []
     decode(good)
@@ -844,6 +1026,11 @@ def _accepts(check: Any, text: str) -> bool:
             ["a", "a.b-c", "0a", "A", "a..b", "-a", "a.", "a_b"],
         ),
         (
+            crds.DNS_LABEL_PATTERN,
+            dns_label_problem,
+            ["a", "a-b", "0a", "a" * 63, "A", "a.b", "-a", "a-", "a_b", ""],
+        ),
+        (
             crds.ENV_NAME_PATTERN,
             env_name_problem,
             ["PATH", "a b", "x~", "", "A=B", "é", "tab\t"],
@@ -856,6 +1043,11 @@ def test_patterns_never_refuse_what_the_codec_accepts(
     matched = {s for s in samples if re.search(pattern, s)}
     accepted = {s for s in samples if _accepts(check, s)}
     assert accepted <= matched, f"refused by the schema only: {accepted - matched}"
-    checks_only_syntax = check in (label_value_problem, dns_subdomain_problem, env_name_problem)
+    checks_only_syntax = check in (
+        label_value_problem,
+        dns_subdomain_problem,
+        dns_label_problem,
+        env_name_problem,
+    )
     if checks_only_syntax:
         assert matched == accepted

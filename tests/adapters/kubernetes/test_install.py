@@ -24,7 +24,8 @@ def test_install_on_1_20_has_no_validation_rules_and_can_run_again(
 
     version, first, again = trio.run(main)
     assert version == (1, 20)
-    assert first == again == ["runs.kruntimes.io", "runtimes.kruntimes.io"]
+    names = ["runs.kruntimes.io", "runtimes.kruntimes.io", "runqueues.kruntimes.io"]
+    assert first == again == names
     stored = krt_kube_env.request("GET", f"{CRD_PATH}/runs.kruntimes.io")
     assert "x-kubernetes-validations" not in json.dumps(stored["spec"])
 
@@ -33,3 +34,4 @@ def test_the_install_command_reports_each_crd(krt_kube_env: KubeTestEnv) -> None
     result = CliRunner().invoke(cli, ["install-crds", "--kubeconfig", str(krt_kube_env.kubeconfig)])
     assert result.exit_code == 0, result.output
     assert "customresourcedefinition runs.kruntimes.io established" in result.output
+    assert "customresourcedefinition runqueues.kruntimes.io established" in result.output

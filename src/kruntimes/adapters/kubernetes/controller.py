@@ -1,4 +1,4 @@
-"""The kruntimes controller on Kubernetes: scheduler, Runtime controller and Run GC in one process.
+"""The kruntimes controller on Kubernetes: scheduler, Runtime, array and Run GC controllers.
 
 Everything that writes decisions runs only while this replica holds the
 leader Lease, so two replicas never both schedule: the standby keeps its
@@ -27,6 +27,7 @@ from kruntimes.adapters.kubernetes.runtime_controller import RuntimeController
 from kruntimes.adapters.kubernetes.runtime_objects import AgentSettings
 from kruntimes.adapters.kubernetes.store import KubeStore
 from kruntimes.core import Scheduler, SchedulerConfig
+from kruntimes.engine.arrays import ArrayController
 from kruntimes.engine.metrics import SchedulerMetrics
 from kruntimes.engine.scheduler_loop import SchedulerLoop
 from kruntimes.plugin_manager import new_policy
@@ -51,6 +52,8 @@ class ControllerOptions:
     load_entry_points: bool = True
     run_runtime_controller: bool = True
     run_gc: bool = True
+    run_arrays: bool = True
+    """Turn array Runs (`spec.array`) into their indexed child Runs."""
     write_concurrency: int = 32
     """Status writes in flight at once (binds of one cycle go to the apiserver together)."""
 
@@ -66,6 +69,7 @@ class Controller:
         self.scheduler_metrics = SchedulerMetrics(self.registry)
         self.scheduler_loops: list[SchedulerLoop] = []
         self.runtime_controllers: list[RuntimeController] = []
+        self.array_controllers: list[ArrayController] = []
         self.leading = False
         self.elector: LeaderElector | None = None
         self.probes: list[ProbeServer] = []
@@ -111,6 +115,7 @@ class Controller:
             for scope in self._scopes
         ]
         self.runtime_controllers = []
+        self.array_controllers = []
         try:
             async with trio.open_nursery() as nursery:
                 for loop in self.scheduler_loops:
@@ -129,6 +134,10 @@ class Controller:
                     if options.run_gc:
                         gc = RunGC(self.store, namespace=scope, registry=self.registry)
                         await nursery.start(gc.run)
+                    if options.run_arrays:
+                        arrays = ArrayController(self.store, namespace=scope)
+                        self.array_controllers.append(arrays)
+                        await nursery.start(arrays.run)
                 self.leading = True
                 log.info("leading", namespaces=list(options.namespaces) or "all")
                 task_status.started(self)

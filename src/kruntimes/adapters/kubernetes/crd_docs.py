@@ -12,11 +12,14 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from kruntimes.adapters.kubernetes.crds import (
+    CRD_FUNCTIONS,
+    DNS_LABEL_PATTERN,
     DNS_SUBDOMAIN_PATTERN,
     DURATION_PATTERN,
     ENV_NAME_PATTERN,
     LABEL_VALUE_PATTERN,
     run_crd,
+    run_queue_crd,
     runtime_crd,
 )
 from kruntimes.codec.reference import replace_sections
@@ -25,6 +28,7 @@ DOC_PATH = "docs/crd-reference.md"
 _PATTERNS = {
     LABEL_VALUE_PATTERN: "label-value syntax",
     DNS_SUBDOMAIN_PATTERN: "DNS-1123 subdomain",
+    DNS_LABEL_PATTERN: "DNS-1123 label",
     ENV_NAME_PATTERN: "printable ASCII without `=`",
 }
 """Patterns shown by name; the duration and quantity ones are in the type column."""
@@ -94,7 +98,9 @@ def _limits(node: Mapping[str, Any], required: bool) -> Iterator[str]:
     if node.get("pattern") in _PATTERNS:
         yield _PATTERNS[node["pattern"]]
     low, high = node.get("minimum"), node.get("maximum")
-    if low is not None and not node.get("x-kubernetes-int-or-string"):
+    if low is not None and node.get("exclusiveMinimum"):
+        yield f"> {low}" + (f" and <= {high}" if high is not None else "")
+    elif low is not None and not node.get("x-kubernetes-int-or-string"):
         yield f"{low}..{high}" if high is not None else f">= {low}"
     if "maxItems" in node:
         yield f"at most {node['maxItems']} items"
@@ -117,7 +123,7 @@ def _limits(node: Mapping[str, Any], required: bool) -> Iterator[str]:
 def printer_columns_markdown() -> str:
     """The columns `kubectl get` shows, per resource."""
     rows = ["| resource | column | JSONPath | type | shown |", "|---|---|---|---|---|"]
-    for crd in (run_crd(), runtime_crd()):
+    for crd in (make() for make in CRD_FUNCTIONS):
         kind = crd["spec"]["names"]["kind"]
         for col in crd["spec"]["versions"][0]["additionalPrinterColumns"]:
             shown = "with `-o wide`" if col.get("priority") else "always"
@@ -130,7 +136,7 @@ def printer_columns_markdown() -> str:
 def validation_rules_markdown() -> str:
     """The CEL rules of the 1.25+ variant, where they sit and what they say."""
     rows = ["| resource | at | rule | message |", "|---|---|---|---|"]
-    for crd in (run_crd(validation_rules=True), runtime_crd(validation_rules=True)):
+    for crd in (make(validation_rules=True) for make in CRD_FUNCTIONS):
         kind = crd["spec"]["names"]["kind"]
         for path, rule in _cel_rules("", schema_of(crd)):
             text = rule["rule"].replace("|", "\\|")
@@ -150,6 +156,7 @@ def _cel_rules(path: str, node: Mapping[str, Any]) -> Iterator[tuple[str, dict[s
 DOC_SECTIONS: Mapping[str, Callable[[], str]] = {
     "crd-run-fields": lambda: fields_table_markdown(run_crd()),
     "crd-runtime-fields": lambda: fields_table_markdown(runtime_crd()),
+    "crd-run-queue-fields": lambda: fields_table_markdown(run_queue_crd()),
     "crd-printer-columns": printer_columns_markdown,
     "crd-validation-rules": validation_rules_markdown,
 }

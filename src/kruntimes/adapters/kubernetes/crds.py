@@ -1,4 +1,5 @@
-"""The CustomResourceDefinitions of `Run` and `Runtime`, generated from the model and the limits.
+"""The CustomResourceDefinitions of `Run`, `Runtime` and `RunQueue`, generated from the model and
+the limits.
 
 The schema is derived from the model classes through the codec's own wire-name
 table (`wire_fields`), so a field added to the model shows up in the CRD, and
@@ -41,6 +42,7 @@ QUANTITY_PATTERN = r"^[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[mkMGTPE]|[eE]
 """Kubernetes quantity syntax; the codec also requires a whole, non-negative number."""
 LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
 DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 ENV_NAME_PATTERN = r"^[ -<>-~]+$"
 """Printable ASCII without `=`."""
 
@@ -76,12 +78,20 @@ _SPECIAL: Mapping[tuple[type, str], Schema] = {
         "type": "object",
         "properties": {"resources": _quantities("Logical resources of each Pod.")},
     },
+    (m.RunQueueSpec, "quota"): _quantities(
+        "Most of each resource the queue's Runs hold at once; resources not named are not limited."
+    ),
+    (m.RunQueueSpec, "borrowing_limit"): _quantities(
+        "Most of each resource the queue may use beyond its quota; unset: no limit."
+    ),
+    (m.RunQueueStatus, "usage"): _quantities("What the queue's admitted Runs hold."),
 }
 """Fields whose wire form is not the plain form of their model type (as in the codec)."""
 
 _PLAIN: Mapping[Any, Schema] = {
     str: {"type": "string"},
     int: {"type": "integer", "format": "int64"},
+    float: {"type": "number"},
     bool: {"type": "boolean"},
     datetime: {"type": "string", "format": "date-time"},
 }
@@ -95,8 +105,13 @@ def _chars(high: int, low: int = 0, **more: Any) -> Schema:
     return {**({"minLength": low} if low else {}), "maxLength": high, **more}
 
 
-def _range(low: int, high: int | None = None) -> Schema:
-    return {"minimum": low, **({} if high is None else {"maximum": high})}
+def _range(low: float, high: float | None = None, *, exclusive: bool = False) -> Schema:
+    low_bound = {"minimum": low, **({"exclusiveMinimum": True} if exclusive else {})}
+    return {**low_bound, **({} if high is None else {"maximum": high})}
+
+
+def _dns_label(text: str) -> Schema:
+    return _doc(text, **_chars(limits.LABEL_MAX, pattern=DNS_LABEL_PATTERN))
 
 
 def _doc(text: str, **more: Any) -> Schema:
@@ -138,6 +153,33 @@ _FIELDS: Mapping[tuple[type, str], Schema] = {
     (m.RunSpec, "priority"): _doc(
         "kruntimes extension: placed highest first within a pool, FIFO among equals.",
         **_range(limits.PRIORITY_MIN, limits.PRIORITY_MAX),
+    ),
+    (m.RunSpec, "priority_class_name"): _doc(
+        "kruntimes extension: a named priority, instead of priority.",
+        **_chars(limits.NAME_MAX, pattern=DNS_SUBDOMAIN_PATTERN),
+    ),
+    (m.RunSpec, "queue"): _dns_label(
+        "kruntimes extension: the RunQueue of the namespace that admits the Run; unset: default."
+    ),
+    (m.RunSpec, "gang"): _doc("kruntimes extension: start with the gang's other Runs, or not."),
+    (m.RunSpec, "array"): _doc("kruntimes extension: completions indexed child Runs."),
+    (m.GangSpec, "name"): _dns_label("Runs naming the same gang start together."),
+    (m.GangSpec, "size"): _range(limits.GANG_SIZE_MIN, limits.GANG_SIZE_MAX),
+    (m.GangSpec, "timeout_seconds"): _doc(
+        "Seconds the gang may wait to start; unset: no limit.", **_range(0, exclusive=True)
+    ),
+    (m.ArraySpec, "completions"): _range(
+        limits.ARRAY_COMPLETIONS_MIN, limits.ARRAY_COMPLETIONS_MAX
+    ),
+    (m.ArraySpec, "parallelism"): _doc("At most this many at once; unset: all.", **_range(1)),
+    (m.ArrayStatus, "active"): _range(0),
+    (m.ArrayStatus, "succeeded"): _range(0),
+    (m.ArrayStatus, "failed"): _range(0),
+    (m.ArrayStatus, "completed_indexes"): _doc(
+        "Ranges like 1,3-5.", **_chars(limits.ARRAY_INDEXES_MAX)
+    ),
+    (m.ArrayStatus, "failed_indexes"): _doc(
+        "Ranges like 1,3-5.", **_chars(limits.ARRAY_INDEXES_MAX)
     ),
     (m.RunSource, "inline"): _doc(
         f"The code itself; at most {limits.INLINE_MAX_BYTES} bytes ({_BYTES_NOTE}).",
@@ -193,6 +235,18 @@ _FIELDS: Mapping[tuple[type, str], Schema] = {
     (m.RuntimeSpec, "workspace"): _doc("A VolumeSource; default emptyDir."),
     (m.RuntimeStatus, "ready_replicas"): _range(0),
     (m.RuntimeStatus, "conditions"): _CONDITIONS,
+    (m.RunQueueSpec, "weight"): _doc(
+        "Share of contended capacity relative to the namespace's other queues.",
+        **_range(0, limits.QUEUE_WEIGHT_MAX, exclusive=True),
+    ),
+    (m.RunQueueSpec, "cohort"): _dns_label("Queues of a cohort lend each other idle quota."),
+    (m.RunQueueSpec, "max_pending"): _doc(
+        "More waiting Runs than this fail with QueueFull; unset: no limit.", **_range(0)
+    ),
+    (m.RunQueueSpec, "starvation_limit_seconds"): _range(0),
+    (m.RunQueueStatus, "pending"): _doc("Runs waiting in the queue.", **_range(0)),
+    (m.RunQueueStatus, "admitted"): _doc("Runs holding capacity.", **_range(0)),
+    (m.RunQueueStatus, "conditions"): _CONDITIONS,
 }
 """Per-field additions to the derived schema: the limits, enums and descriptions."""
 
@@ -234,7 +288,20 @@ _CLASS_RULES: Mapping[type, list[dict[str, str]]] = {
     m.RunMode: [_rule("has(self.task) != has(self.function)", "exactly one of task or function")],
     m.EnvVar: [_rule("!(has(self.value) && has(self.valueFrom))", "value excludes valueFrom")],
     m.LabelSelector: [_rule(_NOT_EMPTY, "must not be empty")],
-    m.RunSpec: _spec_rules(),
+    m.RunSpec: [
+        *_spec_rules(),
+        _rule("!(has(self.array) && has(self.gang))", "array and gang are mutually exclusive"),
+        _rule(
+            "!has(self.priorityClassName) || !has(self.priority) || self.priority == 0",
+            "priorityClassName excludes a non-zero priority",
+        ),
+    ],
+    m.ArraySpec: [
+        _rule(
+            "!has(self.parallelism) || self.parallelism <= self.completions",
+            "parallelism must be at most completions",
+        )
+    ],
     m.RunStatus: [
         _rule("has(self.assignedPod) == has(self.assignedPodUID)", "set together or not at all")
     ],
@@ -267,7 +334,8 @@ def _copy(value: T) -> T:
 
 _ORDER = (
     "description", "type", "format", "anyOf", "x-kubernetes-int-or-string", "enum", "default",
-    "minLength", "maxLength", "pattern", "minimum", "maximum", "maxItems", "maxProperties",
+    "minLength", "maxLength", "pattern", "minimum", "exclusiveMinimum", "maximum", "maxItems",
+    "maxProperties",
     "x-kubernetes-list-type", "x-kubernetes-list-map-keys", "required", "properties",
     "additionalProperties", "items", "x-kubernetes-preserve-unknown-fields",
     "x-kubernetes-validations",
@@ -348,7 +416,15 @@ RUN_COLUMNS: tuple[Schema, ...] = (
     _column("Assigned Pod", "string", ".status.assignedPod", "The Runtime Pod running it."),
     _column("Runtime", "string", ".spec.runtime", "The Runtime whose Pods may run it."),
     _column("Attempt", "integer", ".status.attempt", "The current attempt, from 1.", priority=1),
+    _column("Queue", "string", ".spec.queue", "The RunQueue that admits it.", priority=1),
     _column("Message", "string", ".status.message", "Why a Pending Run waits, or how it ended."),
+    _AGE,
+)
+RUN_QUEUE_COLUMNS: tuple[Schema, ...] = (
+    _column("Weight", "number", ".spec.weight", "Share relative to the namespace's other queues."),
+    _column("Cohort", "string", ".spec.cohort", "Queues that lend each other idle quota."),
+    _column("Pending", "integer", ".status.pending", "Runs waiting in the queue."),
+    _column("Admitted", "integer", ".status.admitted", "Runs holding capacity."),
     _AGE,
 )
 RUNTIME_COLUMNS: tuple[Schema, ...] = (
@@ -423,12 +499,23 @@ def runtime_crd(*, validation_rules: bool = False) -> dict[str, Any]:
     )  # fmt: skip
 
 
+def run_queue_crd(*, validation_rules: bool = False) -> dict[str, Any]:
+    """The `runqueues.kruntimes.io` CRD (a kruntimes extension; a name is a DNS-1123 label of
+    at most 63 characters: Runs name it in `spec.queue`)."""
+    return _crd(
+        m.RUN_QUEUE_KIND, "runqueues", "rq", (m.RunQueueSpec, m.RunQueueStatus),
+        validation_rules=validation_rules, columns=RUN_QUEUE_COLUMNS, name_max=limits.LABEL_MAX,
+        description="A RunQueue: admits the Runs that name it under a quota and a fair share.",
+    )  # fmt: skip
+
+
+CRD_FUNCTIONS = (run_crd, runtime_crd, run_queue_crd)
+"""Every CRD, in the order they are installed and documented."""
+
+
 def crd_manifests(*, validation_rules: bool = False) -> list[dict[str, Any]]:
-    """Both CRDs, Run first."""
-    return [
-        run_crd(validation_rules=validation_rules),
-        runtime_crd(validation_rules=validation_rules),
-    ]
+    """Every CRD: Run, Runtime, RunQueue."""
+    return [crd(validation_rules=validation_rules) for crd in CRD_FUNCTIONS]
 
 
 def render_yaml(manifests: Iterable[Mapping[str, Any]]) -> str:
@@ -438,7 +525,7 @@ def render_yaml(manifests: Iterable[Mapping[str, Any]]) -> str:
 
 
 def render_crds_yaml(*, validation_rules: bool = False) -> str:
-    """Both CRDs as one multi-document YAML file."""
+    """Every CRD as one multi-document YAML file."""
     return render_yaml(crd_manifests(validation_rules=validation_rules))
 
 

@@ -32,7 +32,7 @@ async def server_version(api: KubeApi) -> tuple[int, int]:
 
 
 async def install_crds(api: KubeApi) -> list[str]:
-    """Create or replace the Run and Runtime CRDs and wait until they are Established."""
+    """Create or replace the Run, Runtime and RunQueue CRDs and wait until they are Established."""
     major, minor = await server_version(api)
     manifests = crd_manifests(validation_rules=server_supports_validation_rules(major, minor))
     names = []

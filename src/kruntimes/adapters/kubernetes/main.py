@@ -147,7 +147,7 @@ def agent(**flags: Any) -> None:
 @click.option("--kubeconfig", envvar="KUBECONFIG", help="Default: in-cluster, else ~/.kube/config.")
 @click.option("--context", help="kubeconfig context.")
 def install_crds_command(kubeconfig: str | None, context: str | None) -> None:
-    """Create or upgrade the Run and Runtime CRDs (CEL rules on Kubernetes 1.25+ only)."""
+    """Create or upgrade the Run, Runtime and RunQueue CRDs (CEL rules on 1.25+ only)."""
     from kruntimes.adapters.kubernetes.api import KubeApi
     from kruntimes.adapters.kubernetes.install import install_crds
     from kruntimes.store.port import StoreError

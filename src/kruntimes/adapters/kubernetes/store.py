@@ -1,4 +1,5 @@
-"""`KubeStore`: the `Store` port on a kube-apiserver (Runs and Runtimes as CRDs, Pods as Pods).
+"""`KubeStore`: the `Store` port on a kube-apiserver (Runs, Runtimes and RunQueues as CRDs,
+Pods as Pods).
 
 It passes the same contract suite as the embedded stores, against a real
 apiserver. The library validates every object before it is sent, so the
@@ -31,13 +32,15 @@ from kruntimes.codec import (
     FieldError,
     ValidationError,
     run_from_dict,
+    run_queue_from_dict,
     runtime_from_dict,
     validate_run,
+    validate_run_queue,
     validate_run_status,
     validate_run_update,
     validate_runtime,
 )
-from kruntimes.model import API_VERSION, Run, Runtime, RuntimePod
+from kruntimes.model import API_VERSION, RUN_QUEUE_KIND, Run, RunQueue, Runtime, RuntimePod
 from kruntimes.store.port import (
     Conflict,
     EventType,
@@ -52,7 +55,7 @@ from kruntimes.store.port import (
 from kruntimes.store.wire import encode, kind_of
 
 GROUP_PATH = f"/apis/{API_VERSION}"
-_PLURAL = {"Run": "runs", "Runtime": "runtimes"}
+_PLURAL = {"Run": "runs", "Runtime": "runtimes", RUN_QUEUE_KIND: "runqueues"}
 
 
 _OMITTED_WHEN_EMPTY = ("reason", "message")
@@ -74,6 +77,21 @@ def _decode_runtime(document: dict[str, Any]) -> Runtime:
     return runtime_from_dict(strip(document))
 
 
+def _decode_run_queue(document: dict[str, Any]) -> RunQueue:
+    return run_queue_from_dict(strip(document))
+
+
+_DECODERS: Mapping[str, Callable[[dict[str, Any]], Run | Runtime | RunQueue]] = {
+    "Run": _decode_run,
+    "Runtime": _decode_runtime,
+    RUN_QUEUE_KIND: _decode_run_queue,
+}
+
+
+def _validate(obj: Runtime | RunQueue) -> tuple[FieldError, ...]:
+    return validate_runtime(obj) if isinstance(obj, Runtime) else validate_run_queue(obj)
+
+
 def _check(errors: tuple[FieldError, ...]) -> None:
     if errors:
         raise Invalid(str(ValidationError(errors)))
@@ -86,7 +104,7 @@ class KubeStore:
         self.api = api
         self.watch_buffer = watch_buffer
 
-    # -- Runs and Runtimes ----------------------------------------------------
+    # -- Runs, Runtimes and RunQueues ----------------------------------------
 
     async def create(self, obj: Obj) -> Obj:
         kind = kind_of(obj)
@@ -100,7 +118,7 @@ class KubeStore:
             probe = evolve(obj, metadata=evolve(meta, name=meta.name or "generated"))
             _check(validate_run(probe))
         else:
-            _check(validate_runtime(obj))
+            _check(_validate(obj))
         path = _collection(GROUP_PATH, _PLURAL[kind], meta.namespace)
         created = await self.api.request("POST", path, body=document)
         return cast(Obj, self._decode(kind, created))
@@ -113,12 +131,20 @@ class KubeStore:
         document = await self.api.request("GET", self._path("Runtime", namespace, name))
         return _decode_runtime(document)
 
+    async def get_run_queue(self, namespace: str, name: str) -> RunQueue:
+        document = await self.api.request("GET", self._path(RUN_QUEUE_KIND, namespace, name))
+        return _decode_run_queue(document)
+
     async def list_runs(self, namespace: str | None = None) -> Listing[Run]:
         return await self._list(_collection(GROUP_PATH, "runs", namespace), {}, _decode_run)
 
     async def list_runtimes(self, namespace: str | None = None) -> Listing[Runtime]:
         path = _collection(GROUP_PATH, "runtimes", namespace)
         return await self._list(path, {}, _decode_runtime)
+
+    async def list_run_queues(self, namespace: str | None = None) -> Listing[RunQueue]:
+        path = _collection(GROUP_PATH, "runqueues", namespace)
+        return await self._list(path, {}, _decode_run_queue)
 
     def watch_runs(self, resource_version: str, namespace: str | None = None) -> Any:
         path = _collection(GROUP_PATH, "runs", namespace)
@@ -146,13 +172,14 @@ class KubeStore:
         path = _collection(GROUP_PATH, "runtimes", namespace)
         return self._watch(path, {}, resource_version, _decode_runtime)
 
+    def watch_run_queues(self, resource_version: str, namespace: str | None = None) -> Any:
+        path = _collection(GROUP_PATH, "runqueues", namespace)
+        return self._watch(path, {}, resource_version, _decode_run_queue)
+
     async def update_status(self, obj: Obj) -> Obj:
         """PUT to the status subresource, conditional on `metadata.resource_version`."""
         self._require_version(obj)
-        if isinstance(obj, Run):
-            _check(validate_run_status(obj.status))
-        else:
-            _check(validate_runtime(obj))
+        _check(validate_run_status(obj.status) if isinstance(obj, Run) else _validate(obj))
         kind = kind_of(obj)
         path = self._path(kind, obj.metadata.namespace, obj.metadata.name) + "/status"
         stored = await self._put(path, obj)
@@ -173,7 +200,7 @@ class KubeStore:
             if current.metadata.resource_version == meta.resource_version:
                 _check(validate_run_update(current, evolve(obj, status=current.status)))
         else:
-            _check(validate_runtime(obj))
+            _check(_validate(obj))
         stored = await self._put(path, obj)
         return cast(Obj, self._decode(kind, stored))
 
@@ -214,7 +241,7 @@ class KubeStore:
 
     # -- internals ------------------------------------------------------------
 
-    async def _put(self, path: str, obj: Run | Runtime) -> Any:
+    async def _put(self, path: str, obj: Run | Runtime | RunQueue) -> Any:
         """A conditional PUT; a conflict on an object that is gone is `NotFound`.
 
         (The apiserver answers 409 for a stale uid precondition even when the
@@ -234,7 +261,7 @@ class KubeStore:
         return _collection(GROUP_PATH, _PLURAL[kind], namespace) + f"/{name}"
 
     @staticmethod
-    def _encode(obj: Run | Runtime) -> dict[str, Any]:
+    def _encode(obj: Run | Runtime | RunQueue) -> dict[str, Any]:
         document = encode(obj)
         for condition in document.get("status", {}).get("conditions", ()):
             for key in _OMITTED_WHEN_EMPTY:
@@ -243,11 +270,11 @@ class KubeStore:
         return document
 
     @staticmethod
-    def _decode(kind: str, document: dict[str, Any]) -> Run | Runtime:
-        return _decode_run(document) if kind == "Run" else _decode_runtime(document)
+    def _decode(kind: str, document: dict[str, Any]) -> Run | Runtime | RunQueue:
+        return _DECODERS[kind](document)
 
     @staticmethod
-    def _require_version(obj: Run | Runtime) -> None:
+    def _require_version(obj: Run | Runtime | RunQueue) -> None:
         if not obj.metadata.resource_version:
             raise Invalid("metadata.resourceVersion: required for an update")
 

@@ -1,0 +1,675 @@
+"""The admission half of the scheduler: RunQueues, cohorts, gangs, fair share, starvation.
+
+A pool (one runtime of one namespace) keeps one pending queue per RunQueue.
+With admission, a cycle walks them by fair share: the queue whose Runs hold
+the smallest weighted dominant share of the pool's capacity goes next (a heap,
+so 1,000 queues cost a log, not a scan). Each queue offers its Runs in
+priority-then-arrival order; quota, gangs and `kruntimes_admit` plugins may
+keep one waiting, with a reason. `BestEffortFIFO` lets later Runs pass one that
+cannot start; once one has been passed over for its queue's starvation limit,
+the pool (capacity) or the queue (quota) keeps the room for it.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, cast
+
+from attrs import frozen
+
+from kruntimes.core.admission import (
+    CohortState,
+    GangKey,
+    GangState,
+    QueueKey,
+    QueueState,
+    charge,
+    dominant_share,
+    gang_problem,
+    quota_verdict,
+)
+from kruntimes.core.decisions import Bind, Decision, Terminate, WaitReason
+from kruntimes.core.placement import decide
+from kruntimes.core.pool import Pool
+from kruntimes.core.resources import fits
+from kruntimes.core.state import PodState, RunState
+from kruntimes.model import (
+    DEFAULT_QUEUE,
+    FailureReason,
+    GangTimeoutAction,
+    Phase,
+    RunQueue,
+    WaitCode,
+)
+
+if TYPE_CHECKING:
+    from kruntimes.core.config import SchedulerConfig
+    from kruntimes.core.policy import ClusterView, Policy
+
+_GANG, _STARVE = 2, 3
+"""Timer kinds (the scheduler's are 0 and 1)."""
+_BOUND, _DONE, _FULL = 0, 1, 2
+
+
+class CycleWalk:
+    """One admitted cycle over one pool: where each queue's walk stands, what it bound."""
+
+    __slots__ = ("bound", "capacity_skipped", "count", "iters", "now", "pool", "quota_skipped")
+
+    def __init__(self, pool: Pool, now: float) -> None:
+        self.pool = pool
+        self.now = now
+        self.iters: dict[str, Iterator[RunState]] = {}
+        self.bound: list[tuple[str, str]] = []
+        self.count = 0
+        self.capacity_skipped: list[RunState] = []
+        """Runs that did not fit while the pool had room: passed over by the next bind."""
+        self.quota_skipped: dict[str, list[RunState]] = {}
+        """Per queue, Runs its quota refused: passed over by the queue's next admission."""
+
+
+@frozen
+class QueueStatistics:
+    """What a RunQueue's status shows: Runs waiting, Runs holding capacity, resources held."""
+
+    pending: int
+    admitted: int
+    usage: dict[str, int]
+
+
+class Queues:
+    """Mixed into `Scheduler`: queue, cohort and gang state, and the admitted cycle."""
+
+    policy: Policy
+    config: SchedulerConfig
+    _runs: dict[tuple[str, str], RunState]
+    _pools: dict[tuple[str, str], Pool]
+    _dirty_pools: set[tuple[str, str]]
+    _timers: list[tuple[float, int, int, tuple[str, str]]]
+    _terminal_next: dict[tuple[str, str], Terminate]
+
+    if TYPE_CHECKING:
+
+        def _next_seq(self) -> int: ...
+
+        def _hold_on(self, st: RunState, ps: PodState, pool: Pool) -> None: ...
+
+        def _release(self, st: RunState, *, reserved: bool = False, wake: bool = True) -> None: ...
+
+        def _note_wait(self, st: RunState, reason: WaitReason, out: list[Decision]) -> None: ...
+
+        def _unqueue(self, st: RunState) -> None: ...
+
+        def pod(self, namespace: str, name: str) -> PodState | None: ...
+
+    def _init_queues(self) -> None:
+        self._queues: dict[QueueKey, QueueState] = {}
+        self._cohorts: dict[QueueKey, CohortState] = {}
+        self._gangs: dict[GangKey, GangState] = {}
+        self._rejected: dict[tuple[str, str], Terminate] = {}
+        """Runs refused at arrival (queue full, bad gang, unknown priority class)."""
+        self._has_admit = bool(getattr(self.policy, "has_admission", False))
+        self._has_share = bool(getattr(self.policy, "has_queue_share", False))
+        self._view = cast("ClusterView", self)
+
+    # ------------------------------------------------------------------ queue events
+
+    def queue_upserted(self, queue: RunQueue) -> None:
+        qs = self._queue_state(queue.key)
+        qs.refresh(queue)
+        self._join_cohort(qs, queue.spec.cohort)
+        self._wake_queue(qs, reshare=True)
+
+    def queue_deleted(self, key: QueueKey) -> None:
+        qs = self._queues.get(key)
+        if qs is None:
+            return
+        qs.refresh(None)
+        self._join_cohort(qs, None)
+        self._wake_queue(qs, reshare=True)
+        self._drop_queue_if_idle(qs)
+
+    def _queue_state(self, key: QueueKey) -> QueueState:
+        qs = self._queues.get(key)
+        if qs is None:
+            qs = self._queues[key] = QueueState(key)
+        return qs
+
+    def _drop_queue_if_idle(self, qs: QueueState) -> None:
+        if qs.queue is None and not qs.tracked and qs.cohort is None:
+            self._queues.pop(qs.key, None)
+
+    def _join_cohort(self, qs: QueueState, name: str | None) -> None:
+        old = qs.cohort
+        if old is not None and (name is None or old.key[1] != name):
+            del old.members[qs.name]
+            old.recount()
+            if not old.members:
+                del self._cohorts[old.key]
+            qs.cohort = None
+        if name is not None:
+            key = (qs.key[0], name)
+            cohort = self._cohorts.get(key)
+            if cohort is None:
+                cohort = self._cohorts[key] = CohortState(key)
+            cohort.members[qs.name] = qs
+            qs.cohort = cohort
+            cohort.recount()  # the quota may have changed
+            for member in cohort.members.values():
+                if member is not qs:
+                    self._wake_queue(member)  # what they may borrow changed
+
+    def _wake_queue(self, qs: QueueState, *, reshare: bool = False) -> None:
+        namespace, name = qs.key
+        for pool in self._pools.values():
+            if pool.key[0] == namespace and name in pool.pending.queues:
+                self._dirty_pools.add(pool.key)
+                if reshare:
+                    pool.shares.stale = True  # its weight may have changed
+
+    # ------------------------------------------------------------------ runs
+
+    def _join(self, st: RunState) -> Terminate | None:
+        """Attach a newly tracked Run to its queue (and gang); or why it may not join."""
+        run = st.run
+        spec = run.spec
+        name = spec.queue or DEFAULT_QUEUE
+        qs = self._queue_state((st.key[0], name))
+        gang_spec = spec.gang
+        gang: GangState | None = None
+        if gang_spec is not None:
+            gang_key = (st.key[0], gang_spec.name)
+            gang = self._gangs.get(gang_key)
+            if gang is None:
+                gang = self._gangs[gang_key] = GangState(gang_key, gang_spec.size, name)
+            problem = gang_problem(gang, gang_spec.size, name)
+            if problem is not None:
+                if not gang.members:
+                    del self._gangs[gang_key]
+                return self._refuse(st, FailureReason.INVALID_GANG, problem)
+        limit = qs.queue.spec.max_pending if qs.queue is not None else None
+        if (
+            limit is not None
+            and st.phase is Phase.PENDING
+            and st.attempt == 1
+            and not run.status.conditions
+            and qs.pending >= limit
+        ):
+            if gang is not None and not gang.members:
+                del self._gangs[gang.key]
+            return self._refuse(
+                st,
+                FailureReason.QUEUE_FULL,
+                f"queue {name} already holds its maximum of {limit} waiting Runs "
+                "(spec.maxPending); submit again later",
+            )
+        st.queue = qs
+        st.queue_name = name
+        qs.tracked += 1
+        if gang is not None and gang_spec is not None:
+            gang.members[st.key] = st
+            st.gang = gang
+            if st.attempt > 1:
+                gang.formed = True  # it ran before: so did its gang
+            if gang_spec.timeout_seconds is not None and gang.deadline is None:
+                created = run.metadata.creation_timestamp
+                if isinstance(created, datetime):
+                    self._set_gang_deadline(gang, created.timestamp() + gang_spec.timeout_seconds)
+        return None
+
+    def _refuse(self, st: RunState, reason: FailureReason, message: str) -> Terminate:
+        ending = Terminate(st.key, Phase.FAILED, reason, message)
+        self._rejected[st.key] = ending
+        return ending
+
+    def _leave(self, st: RunState) -> None:
+        """The Run is forgotten (finished or deleted)."""
+        self._rejected.pop(st.key, None)
+        qs = st.queue
+        if qs is not None:
+            qs.tracked -= 1
+            qs.owed.discard(st.key)
+            if qs.starving is st:
+                qs.starving = None
+            self._drop_queue_if_idle(qs)
+        gang = st.gang
+        if gang is not None:
+            gang.members.pop(st.key, None)
+            if not gang.members:
+                self._gangs.pop(gang.key, None)
+        pool = self._pools.get(st.pool)
+        if pool is not None and st in pool.starving:
+            pool.starving.remove(st)
+
+    def _charge(self, st: RunState, pool: Pool | None, sign: int) -> None:
+        qs = st.queue
+        if qs is None:
+            return
+        if qs.cohort is None:  # `charge`, inlined: once per bind and per release
+            usage = qs.usage
+            for name, amount in st.request:
+                if amount:
+                    left = usage.get(name, 0) + sign * amount
+                    if left:
+                        usage[name] = left
+                    else:
+                        del usage[name]
+        else:
+            charge(qs, st.request, sign)
+        qs.holding += sign
+        if pool is not None:
+            held = pool.usage.get(st.queue_name)
+            if held is None:
+                held = pool.usage[st.queue_name] = {}
+            for name, amount in st.request:
+                if amount:
+                    left = held.get(name, 0) + sign * amount
+                    if left:
+                        held[name] = left
+                    else:
+                        held.pop(name, None)
+            if st.queue_name in pool.shares:
+                pool.shares.push(st.queue_name, self._share(qs, pool))
+
+    # ------------------------------------------------------------------ timers
+
+    def _set_gang_deadline(self, gang: GangState, at: float) -> None:
+        gang.deadline = at
+        heapq.heappush(self._timers, (at, self._next_seq(), _GANG, gang.key))
+
+    def _fire_queue_timer(self, kind: int, key: tuple[str, str], at: float) -> None:
+        if kind == _GANG:
+            gang = self._gangs.get(key)
+            if gang is not None and not gang.formed and gang.deadline == at:
+                self._gang_timed_out(gang)
+        else:
+            st = self._runs.get(key)
+            if st is not None and st.passed_since is not None and not st.holds:
+                self._starving(st)
+
+    def _gang_timed_out(self, gang: GangState) -> None:
+        gang.timed_out = True
+        first = next(iter(gang.members.values()), None)
+        if first is None or first.run.spec.gang is None:
+            return
+        spec = first.run.spec.gang
+        if spec.on_timeout is GangTimeoutAction.KEEP_WAITING:
+            for st in gang.members.values():
+                self._wake_pool_of(st)
+            return
+        present = len(gang.members)
+        message = (
+            f"gang {gang.key[1]} was not placed within {spec.timeout_seconds:g}s "
+            f"({present} of its {gang.size} Runs were submitted)"
+        )
+        for st in list(gang.members.values()):
+            if (
+                not st.holds
+                and st.phase is Phase.PENDING
+                and not st.inflight
+                and st.key not in self._terminal_next
+            ):
+                self._unqueue(st)  # refused for good: a new version of it ends it again
+                self._terminal_next[st.key] = self._refuse(st, FailureReason.GANG_TIMEOUT, message)
+
+    def _starving(self, st: RunState) -> None:
+        """`st` was passed over for its queue's starvation limit: keep room for it."""
+        pool = self._pools.get(st.pool)
+        if pool is None or st.key not in pool.pending:
+            return
+        qs = st.queue
+        if qs is not None and quota_verdict(qs, st.request) is not None:
+            if qs.starving is None:
+                qs.starving = st
+                self._wake_queue(qs)
+            return
+        if st not in pool.starving and self._could_ever_fit(st):
+            pool.starving.append(st)
+            self._dirty_pools.add(pool.key)
+
+    def _could_ever_fit(self, st: RunState) -> bool:
+        """Whether the available Pods could host `st` (with its whole gang, if it has one not
+        placed yet) once they are empty: only then may it hold the room others would use."""
+        gang = st.gang
+        members = [st] if gang is None or gang.formed else list(gang.members.values())
+        if gang is not None and not gang.formed and len(members) < gang.size:
+            return False
+        by_pool: dict[tuple[str, str], list[RunState]] = {}
+        for member in members:
+            by_pool.setdefault(member.pool, []).append(member)
+        for key, group in by_pool.items():
+            pool = self._pools.get(key)
+            if pool is None:
+                return False
+            free = [
+                dict(ps.pod.capacity)
+                for ps in pool.pods.values()
+                if ps.available and ps.pod is not None
+            ]
+            for member in sorted(group, key=lambda m: m.request, reverse=True):
+                slot = next((f for f in free if fits(member.request, {}, f)), None)
+                if slot is None:
+                    return False  # first fit, largest first: a sufficient check, not exact
+                for name, amount in member.request:
+                    slot[name] = slot.get(name, 0) - amount
+        return True
+
+    def _passed_over(self, st: RunState, now: float) -> None:
+        if st.passed_since is None and st.queue is not None:
+            st.passed_since = now
+            at = now + st.queue.starvation_limit
+            heapq.heappush(self._timers, (at, self._next_seq(), _STARVE, st.key))
+
+    def _wake_pool_of(self, st: RunState) -> None:
+        if st.pool in self._pools:
+            self._dirty_pools.add(st.pool)
+
+    # ------------------------------------------------------------------ verdicts
+
+    def _admission_verdict(self, st: RunState, qs: QueueState) -> WaitReason | None:
+        if qs.unlimited and qs.exists and qs.starving is None and not self._has_admit:
+            return None  # the common case, decided without a call
+        if not qs.exists:
+            return WaitReason(
+                WaitCode.NO_QUEUE,
+                f"RunQueue {qs.name} does not exist in namespace {qs.key[0]}; the Run waits "
+                "until it is created",
+            )
+        starving = qs.starving
+        if starving is not None and starving is not st:
+            return WaitReason(
+                WaitCode.QUEUE_BLOCKED,
+                f"Run {starving.key[1]} of queue {qs.name} waited past the starvation limit "
+                f"({qs.starvation_limit:g}s) for quota and goes first",
+            )
+        if st.gang is None or st.gang.formed:
+            if qs.owed:
+                qs.owed.discard(st.key)  # judged afresh
+            reason = quota_verdict(qs, st.request, st.key)
+            if reason is not None:
+                return reason
+        if self._has_admit:
+            refusal = self.policy.admit(st.run, qs, self._view)  # type: ignore[attr-defined]
+            if refusal is not None:
+                return WaitReason(WaitCode.ADMISSION_REJECTED, refusal)
+        return None
+
+    def _share(self, qs: QueueState, pool: Pool) -> float:
+        usage = pool.usage.get(qs.key[1])
+        if self._has_share:
+            custom = self.policy.queue_share(qs, pool.capacity, usage or {})  # type: ignore[attr-defined]
+            if custom is not None:
+                return float(custom)
+        if not usage:
+            return 0.0
+        return dominant_share(usage, pool.capacity) / qs.weight
+
+    # ------------------------------------------------------------------ the admitted cycle
+
+    def _schedule_admitted(
+        self, pool: Pool, out: list[Decision], budget: float, now: float
+    ) -> tuple[int, list[tuple[str, str]]]:
+        """Place Runs of `pool` queue by queue, by fair share. Returns binds and keys bound."""
+        namespace = pool.key[0]
+        queues = self._queues
+        pending = pool.pending
+        shares = pool.shares
+        pool.blocked.clear()
+        if shares.stale:
+            shares.clear()
+            pending.added.clear()
+            for queue in pending.queues:
+                shares.push(queue, self._share(queues[(namespace, queue)], pool))
+        elif pending.added:
+            for queue in pending.added:
+                if queue not in shares and queue in pending.queues:
+                    shares.push(queue, self._share(queues[(namespace, queue)], pool))
+            pending.added.clear()
+        walk = CycleWalk(pool, now)
+        done: list[QueueState] = []
+        while walk.count < budget:
+            name = shares.pop()
+            if name is None:
+                break
+            if name not in pending.queues:
+                shares.discard(name)  # nothing pending here any more
+                continue
+            qs = queues[(namespace, name)]
+            outcome = self._take_one(qs, walk, out)
+            if outcome is _FULL:
+                done.append(qs)
+                break
+            if outcome is _DONE:
+                done.append(qs)
+            # _BOUND: the bind re-ranked the queue already (`_charge`)
+        else:
+            self._dirty_pools.add(pool.key)
+        for qs in done:
+            shares.push(qs.key[1], self._share(qs, pool))
+        return walk.count, walk.bound
+
+    def _take_one(self, qs: QueueState, walk: CycleWalk, out: list[Decision]) -> int:
+        """Bind the next Run of `qs` that can start (`_BOUND`), or say the queue is done for
+        this cycle (`_DONE`) or the pool is (`_FULL`)."""
+        pool = walk.pool
+        name = qs.name
+        it = walk.iters.get(name)
+        if it is None:
+            it = walk.iters[name] = iter(pool.pending.queues[name].values())
+        for st in it:
+            if st.holds or st.reserved or st.not_before or st.inflight:
+                continue  # bound with its gang earlier in this cycle, or ending
+            reason = self._admission_verdict(st, qs)
+            gang = st.gang
+            if reason is None and gang is not None and not gang.formed:
+                placed = self._place_gang(gang, qs, out, walk)
+                if isinstance(placed, int):
+                    walk.count += placed
+                    self._passed(walk.capacity_skipped, walk.now)
+                    return _BOUND
+                reason = placed
+            if reason is not None:
+                self._note_wait(st, reason, out)
+                if reason.code is WaitCode.QUOTA_EXCEEDED:
+                    walk.quota_skipped.setdefault(name, []).append(st)
+                elif reason.code is WaitCode.WAITING_FOR_GANG and pool.has_candidates():
+                    walk.capacity_skipped.append(st)
+                if reason.code is WaitCode.NO_QUEUE:
+                    return _DONE
+                if qs.strict and self._blocks(st, qs, reason):
+                    pool.blocked[name] = st
+                    return _DONE
+                continue
+            best, wait, popped = decide(st, pool, self.policy, self._view)
+            if best is None:
+                for ps in popped:
+                    pool.offer(ps)
+                assert wait is not None
+                self._note_wait(st, wait, out)
+                if st.needs_slot and not pool.has_candidates():
+                    pool.wait = wait
+                    return _FULL
+                if wait.code is WaitCode.NO_CAPACITY:
+                    walk.capacity_skipped.append(st)
+                if qs.strict and self._blocks(st, qs, wait):
+                    pool.blocked[name] = st
+                    return _DONE
+                continue
+            self._bind(st, best, pool, popped, out)
+            walk.bound.append(st.key)
+            walk.count += 1
+            if qs.starving is st:
+                qs.starving = None
+            if walk.capacity_skipped:
+                self._passed(walk.capacity_skipped, walk.now)
+            if walk.quota_skipped:
+                self._passed(walk.quota_skipped.pop(name, []), walk.now)
+            return _BOUND
+        return _DONE
+
+    def _blocks(self, st: RunState, qs: QueueState, reason: WaitReason) -> bool:
+        """Whether the head of a strict FIFO queue holds the Runs behind it: when it waits
+        for room or quota it can get once Runs finish. A Run that waits for anything else
+        (affinity, its gang's other Runs, a plugin) or can never fit is stepped over."""
+        code = reason.code
+        if code is WaitCode.QUOTA_EXCEEDED:
+            quota = qs.quota
+            return all(amount <= quota.get(n, amount) for n, amount in st.request)
+        if code in (WaitCode.NO_CAPACITY, WaitCode.NO_AVAILABLE_POD, WaitCode.WAITING_FOR_GANG):
+            if code is WaitCode.WAITING_FOR_GANG and "fit now" not in reason.message:
+                return False
+            return self._could_ever_fit(st)
+        return False
+
+    def _passed(self, skipped: list[RunState], now: float) -> None:
+        """Runs were passed over by a bind behind them: their starvation clock starts."""
+        for st in skipped:
+            self._passed_over(st, now)
+        skipped.clear()
+
+    def _bind(
+        self,
+        st: RunState,
+        best: PodState,
+        pool: Pool,
+        popped: tuple[PodState, ...],
+        out: list[Decision],
+    ) -> None:
+        st.reserved = True
+        st.wait = None
+        st.passed_since = None
+        self._hold_on(st, best, pool)
+        st.pod_uid = best.pod.uid if best.pod is not None else ""
+        for ps in popped:
+            if ps is not best:
+                pool.offer(ps)
+        out.append(Bind(st.key, best.key[1], st.pod_uid, st.attempt))
+
+    def _place_gang(
+        self,
+        gang: GangState,
+        qs: QueueState,
+        out: list[Decision],
+        walk: CycleWalk,
+    ) -> int | WaitReason:
+        """Bind every Run of `gang`, or none: how many were bound, or why none was.
+
+        Runs of `walk.pool` bound are listed in `walk.bound` (the caller is iterating
+        that pool's queue); those of other pools leave their queues here.
+        """
+        name = gang.key[1]
+        if gang.deadline is None:
+            spec = next(iter(gang.members.values())).run.spec.gang
+            if spec is not None and spec.timeout_seconds is not None:
+                self._set_gang_deadline(gang, walk.now + spec.timeout_seconds)  # no creation time
+        if gang.timed_out and gang.deadline is not None:
+            spec = next(iter(gang.members.values())).run.spec.gang
+            if spec is not None and spec.on_timeout is GangTimeoutAction.FAIL:
+                return WaitReason(WaitCode.WAITING_FOR_GANG, f"gang {name} timed out")
+        members = self._gang_waiting(gang)
+        late = " (past its timeout, it keeps waiting)" if gang.timed_out else ""
+        if len(members) < gang.size:
+            return WaitReason(
+                WaitCode.WAITING_FOR_GANG,
+                f"{len(members)} of the {gang.size} Runs of gang {name} are waiting; "
+                f"they start together{late}",
+            )
+        total: dict[str, int] = {}
+        for m in members:
+            for res, amount in m.request:
+                total[res] = total.get(res, 0) + amount
+        reason = quota_verdict(qs, tuple(sorted(total.items())))
+        if reason is not None:
+            return WaitReason(
+                WaitCode.QUOTA_EXCEEDED, f"gang {name} ({gang.size} Runs): {reason.message}"
+            )
+        placed: list[tuple[RunState, Pool]] = []
+        for m in members:
+            pool = self._pools[m.pool]
+            best, wait, popped = decide(m, pool, self.policy, self._view)
+            if best is None:
+                for ps in popped:
+                    pool.offer(ps)
+                for p, _ in placed:
+                    self._release(p, reserved=True, wake=False)  # re-ranks its Pod
+                    p.pod_uid = None
+                assert wait is not None
+                return WaitReason(
+                    WaitCode.WAITING_FOR_GANG,
+                    f"only {len(placed)} of the {gang.size} Runs of gang {name} fit now "
+                    f"({m.key[1]}: {wait.message}){late}",
+                )
+            m.reserved = True
+            self._hold_on(m, best, pool)
+            m.pod_uid = best.pod.uid if best.pod is not None else ""
+            for ps in popped:
+                if ps is not best:
+                    pool.offer(ps)
+            placed.append((m, pool))
+        for m, pool in placed:
+            m.wait = None
+            m.passed_since = None
+            out.append(Bind(m.key, m.pod or "", m.pod_uid or "", m.attempt))
+            if pool is walk.pool:
+                walk.bound.append(m.key)
+            else:
+                pool.pending.pop(m.key, None)
+        gang.formed = True
+        return len(placed)
+
+    def _gang_waiting(self, gang: GangState) -> list[RunState]:
+        """Members queued for placement (not backing off, not ending), in key order."""
+        waiting = []
+        for key, st in sorted(gang.members.items()):
+            pool = self._pools.get(st.pool)
+            if pool is not None and key in pool.pending and not st.holds and not st.inflight:
+                waiting.append(st)
+        return waiting
+
+    # ------------------------------------------------------------------ queries
+
+    def queue_statistics(self, namespace: str, name: str) -> QueueStatistics | None:
+        """Pending and admitted Runs of a RunQueue, and the resources they hold."""
+        qs = self._queues.get((namespace, name))
+        if qs is None:
+            return None
+        return QueueStatistics(qs.pending, qs.holding, dict(qs.usage))
+
+    def queue_state(self, namespace: str, name: str) -> QueueState | None:
+        return self._queues.get((namespace, name))
+
+    def gang_state(self, namespace: str, name: str) -> GangState | None:
+        return self._gangs.get((namespace, name))
+
+    def _strict_wait(self, st: RunState, pool: Pool) -> WaitReason | None:
+        """Why a Run of a strict FIFO queue that was not looked at waits: its head."""
+        qs = st.queue
+        head = pool.blocked.get(st.queue_name)
+        if qs is None or not qs.strict or head is None or head is st:
+            return None
+        return WaitReason(
+            WaitCode.QUEUE_BLOCKED,
+            f"queue {qs.name} is strict FIFO: Run {head.key[1]} ahead starts first",
+        )
+
+    def _queue_wait(self, st: RunState, pool: Pool) -> WaitReason | None:
+        """Why a Run of a full pool waits, as far as queues tell: fair share."""
+        qs = st.queue
+        if qs is None or len(pool.pending.queues) < 2 or pool.shares.stale:
+            return None
+        shares = pool.shares
+        while (top := shares.peek()) is not None and top[1] not in pool.pending.queues:
+            shares.pop()
+            shares.discard(top[1])
+        if top is None or top[1] == qs.key[1]:
+            return None
+        mine = self._share(qs, pool)
+        if top[0] >= mine:
+            return None
+        return WaitReason(
+            WaitCode.FAIR_SHARE,
+            f"queue {qs.name} holds a larger weighted share of runtime {pool.key[1]} "
+            f"({mine:.2f}) than queue {top[1]} ({top[0]:.2f}), which goes first",
+        )
