@@ -22,8 +22,9 @@ WEIGHTS = st.dictionaries(
 def test_each_queue_converges_to_within_ten_percent_of_its_weight(
     weights: dict[str, float],
 ) -> None:
+    # 400 slots: one slot is well under 10 % of the smallest share drawn (0.5 of 15.5)
     shares = saturate(
-        new_scheduler(load_entry_points=False), weights, pods=2, slots_per_pod=60, rounds=400
+        new_scheduler(load_entry_points=False), weights, pods=2, slots_per_pod=200, rounds=800
     )
     for name, expected in expected_shares(weights).items():
         assert abs(shares[name] - expected) <= 0.1 * expected, (name, shares, weights)

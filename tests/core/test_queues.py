@@ -41,7 +41,7 @@ def test_quota_caps_what_a_queue_holds_at_once() -> None:
     assert waits(plan) == {"r2": WaitCode.QUOTA_EXCEEDED, "r3": WaitCode.QUOTA_EXCEEDED}
     reason = s.why_waiting(("default", "r2"))
     assert reason is not None
-    assert "uses 2 of its quota of runs (2)" in reason.message
+    assert "has no room left in its quota of runs (2) for the Run's 1" in reason.message
     finish(s, "r0")
     assert bound(s.cycle(NOW + 1)) == ["r2"]
     stats = s.queue_statistics("default", "team")

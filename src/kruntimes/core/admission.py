@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from kruntimes.core.decisions import WaitReason
-from kruntimes.core.resources import Request
+from kruntimes.core.resources import Request, add, subtract
 from kruntimes.model import (
     DEFAULT_QUEUE,
     DEFAULT_STARVATION_LIMIT_SECONDS,
@@ -166,8 +166,8 @@ def quota_verdict(
                 )
             return WaitReason(
                 WaitCode.QUOTA_EXCEEDED,
-                f"cohort {cohort.key[1]} has no idle {name} to lend to queue {qs.name} "
-                f"(its own quota: {limit}, in use: {usage.get(name, 0)}, the Run needs {amount})",
+                f"queue {qs.name} is at its quota of {name} ({limit}) and cohort "
+                f"{cohort.key[1]} has none idle to lend; the Run needs {amount}",
             )
         if after > limit:
             borrowing_limit = spec.borrowing_limit
@@ -188,32 +188,27 @@ def quota_verdict(
 def _over(
     qs: QueueState, name: str, amount: int, limit: int, *, borrowing: int | None = None
 ) -> WaitReason:
-    used = qs.usage.get(name, 0)
     extra = "" if borrowing is None else f" plus at most {borrowing} borrowed"
+    # No usage figures: a reason that changes with every bind would be rewritten every time.
     return WaitReason(
         WaitCode.QUOTA_EXCEEDED,
-        f"queue {qs.name} uses {used} of its quota of {name} ({limit}{extra}); "
-        f"the Run needs {amount}",
+        f"queue {qs.name} has no room left in its quota of {name} ({limit}{extra}) "
+        f"for the Run's {amount}",
     )
 
 
 def charge(qs: QueueState, request: Request, sign: int) -> None:
     """Add (`sign` 1) or remove (-1) `request` from the queue's and its cohort's usage."""
-    usage = qs.usage
-    for name, amount in request:
-        if amount:
-            left = usage.get(name, 0) + sign * amount
-            if left:
-                usage[name] = left
-            else:
-                usage.pop(name, None)
+    if sign > 0:
+        add(qs.usage, request)
+    else:
+        subtract(qs.usage, request)
     cohort = qs.cohort
     if cohort is not None:
         quota = qs.quota
-        cohort_usage = cohort.usage
         for name, amount in request:
-            if amount and name in quota:
-                cohort_usage[name] = cohort_usage.get(name, 0) + sign * amount
+            if name in quota:
+                cohort.usage[name] = cohort.usage.get(name, 0) + sign * amount
 
 
 def dominant_share(usage: Mapping[str, int] | None, capacity: Mapping[str, int]) -> float:

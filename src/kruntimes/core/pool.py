@@ -180,8 +180,9 @@ class ShareHeap:
         """The queue with the lowest share, off the heap (`push` it back with its new share)."""
         heap = self._heap
         version = self._version
+        pop = heapq.heappop
         while heap:
-            _, name, v = heapq.heappop(heap)
+            _, name, v = pop(heap)
             if version.get(name) == v:
                 return name
         return None
@@ -236,6 +237,18 @@ class PoolPending:
         if not sub:
             del self.queues[name]
 
+    def discard(self, keys: list[RunKey]) -> None:
+        """Remove these keys, those still here (a cycle's binds, at its end)."""
+        queue_of = self._queue_of
+        queues = self.queues
+        for key in keys:
+            name = queue_of.pop(key, None)
+            if name is not None:
+                sub = queues[name]
+                del sub[key]
+                if not sub:
+                    del queues[name]
+
     def pop(self, key: RunKey, default: RunState | None = None) -> RunState | None:
         name = self._queue_of.get(key)
         if name is None:
@@ -273,12 +286,14 @@ class PendingQueue:
     core first sees it, so it never moves level.
     """
 
-    __slots__ = ("_levels", "_order", "_where")
+    __slots__ = ("_descending", "_levels", "_order", "_where")
 
     def __init__(self) -> None:
         self._levels: dict[int, dict[RunKey, RunState]] = {}
         self._order: list[int] = []
         """Priorities present, as negatives in ascending order (highest priority first)."""
+        self._descending: list[int] = []
+        """The same priorities, as they are (highest first)."""
         self._where: dict[RunKey, int] = {}
 
     def __len__(self) -> int:
@@ -295,7 +310,9 @@ class PendingQueue:
         level = self._levels.get(priority)
         if level is None:
             level = self._levels[priority] = {}
-            bisect.insort(self._order, -priority)
+            at = bisect.bisect(self._order, -priority)
+            self._order.insert(at, -priority)
+            self._descending.insert(at, priority)
         level[key] = st
         self._where[key] = priority
 
@@ -305,7 +322,9 @@ class PendingQueue:
         del level[key]
         if not level:
             del self._levels[priority]
-            self._order.remove(-priority)
+            at = self._order.index(-priority)
+            del self._order[at]
+            del self._descending[at]
 
     def pop(self, key: RunKey, default: RunState | None = None) -> RunState | None:
         priority = self._where.get(key)
@@ -320,7 +339,10 @@ class PendingQueue:
         levels = self._levels
         if len(levels) == 1:
             return next(iter(levels.values())).values()
-        return itertools.chain.from_iterable(levels[-p].values() for p in self._order)
+        # maps and a chain, no generator frame: a queue's walk starts once per cycle
+        return itertools.chain.from_iterable(
+            map(dict.values, map(levels.__getitem__, self._descending))
+        )
 
     def highest(self) -> int | None:
         """The highest priority waiting here, if any."""

@@ -31,14 +31,14 @@ from kruntimes.core.admission import (
     quota_verdict,
 )
 from kruntimes.core.decisions import Bind, Decision, Terminate, WaitReason
+from kruntimes.core.gangs import GANG_TIMER, Gangs
 from kruntimes.core.placement import decide
 from kruntimes.core.pool import Pool
-from kruntimes.core.resources import fits
+from kruntimes.core.resources import add, subtract
 from kruntimes.core.state import PodState, RunState
 from kruntimes.model import (
     DEFAULT_QUEUE,
     FailureReason,
-    GangTimeoutAction,
     Phase,
     RunQueue,
     WaitCode,
@@ -48,19 +48,29 @@ if TYPE_CHECKING:
     from kruntimes.core.config import SchedulerConfig
     from kruntimes.core.policy import ClusterView, Policy
 
-_GANG, _STARVE = 2, 3
-"""Timer kinds (the scheduler's are 0 and 1)."""
+_STARVE = 3
+"""The timer kind of starvation limits (the scheduler's are 0 and 1, gangs' 2)."""
 _BOUND, _DONE, _FULL = 0, 1, 2
 
 
 class CycleWalk:
     """One admitted cycle over one pool: where each queue's walk stands, what it bound."""
 
-    __slots__ = ("bound", "capacity_skipped", "count", "iters", "now", "pool", "quota_skipped")
+    __slots__ = (
+        "bound",
+        "capacity_skipped",
+        "count",
+        "iters",
+        "now",
+        "out",
+        "pool",
+        "quota_skipped",
+    )
 
-    def __init__(self, pool: Pool, now: float) -> None:
+    def __init__(self, pool: Pool, now: float, out: list[Decision]) -> None:
         self.pool = pool
         self.now = now
+        self.out = out
         self.iters: dict[str, Iterator[RunState]] = {}
         self.bound: list[tuple[str, str]] = []
         self.count = 0
@@ -79,7 +89,7 @@ class QueueStatistics:
     usage: dict[str, int]
 
 
-class Queues:
+class Queues(Gangs):
     """Mixed into `Scheduler`: queue, cohort and gang state, and the admitted cycle."""
 
     policy: Policy
@@ -90,19 +100,9 @@ class Queues:
     _timers: list[tuple[float, int, int, tuple[str, str]]]
     _terminal_next: dict[tuple[str, str], Terminate]
 
-    if TYPE_CHECKING:
-
-        def _next_seq(self) -> int: ...
-
-        def _hold_on(self, st: RunState, ps: PodState, pool: Pool) -> None: ...
-
-        def _release(self, st: RunState, *, reserved: bool = False, wake: bool = True) -> None: ...
+    if TYPE_CHECKING:  # the rest of what it uses of `Scheduler` is declared by `Gangs`
 
         def _note_wait(self, st: RunState, reason: WaitReason, out: list[Decision]) -> None: ...
-
-        def _unqueue(self, st: RunState) -> None: ...
-
-        def pod(self, namespace: str, name: str) -> PodState | None: ...
 
     def _init_queues(self) -> None:
         self._queues: dict[QueueKey, QueueState] = {}
@@ -247,40 +247,25 @@ class Queues:
         qs = st.queue
         if qs is None:
             return
-        if qs.cohort is None:  # `charge`, inlined: once per bind and per release
-            usage = qs.usage
-            for name, amount in st.request:
-                if amount:
-                    left = usage.get(name, 0) + sign * amount
-                    if left:
-                        usage[name] = left
-                    else:
-                        del usage[name]
-        else:
-            charge(qs, st.request, sign)
+        charge(qs, st.request, sign)
         qs.holding += sign
-        if pool is not None:
-            held = pool.usage.get(st.queue_name)
-            if held is None:
-                held = pool.usage[st.queue_name] = {}
-            for name, amount in st.request:
-                if amount:
-                    left = held.get(name, 0) + sign * amount
-                    if left:
-                        held[name] = left
-                    else:
-                        held.pop(name, None)
-            if st.queue_name in pool.shares:
-                pool.shares.push(st.queue_name, self._share(qs, pool))
+        if pool is None:
+            return
+        name = st.queue_name
+        held = pool.usage.get(name)
+        if held is None:
+            held = pool.usage[name] = {}
+        if sign > 0:
+            add(held, st.request)
+        else:
+            subtract(held, st.request)
+        if name in pool.shares:
+            pool.shares.push(name, self._share(qs, pool))  # its share moved: re-rank it
 
     # ------------------------------------------------------------------ timers
 
-    def _set_gang_deadline(self, gang: GangState, at: float) -> None:
-        gang.deadline = at
-        heapq.heappush(self._timers, (at, self._next_seq(), _GANG, gang.key))
-
     def _fire_queue_timer(self, kind: int, key: tuple[str, str], at: float) -> None:
-        if kind == _GANG:
+        if kind == GANG_TIMER:
             gang = self._gangs.get(key)
             if gang is not None and not gang.formed and gang.deadline == at:
                 self._gang_timed_out(gang)
@@ -288,31 +273,6 @@ class Queues:
             st = self._runs.get(key)
             if st is not None and st.passed_since is not None and not st.holds:
                 self._starving(st)
-
-    def _gang_timed_out(self, gang: GangState) -> None:
-        gang.timed_out = True
-        first = next(iter(gang.members.values()), None)
-        if first is None or first.run.spec.gang is None:
-            return
-        spec = first.run.spec.gang
-        if spec.on_timeout is GangTimeoutAction.KEEP_WAITING:
-            for st in gang.members.values():
-                self._wake_pool_of(st)
-            return
-        present = len(gang.members)
-        message = (
-            f"gang {gang.key[1]} was not placed within {spec.timeout_seconds:g}s "
-            f"({present} of its {gang.size} Runs were submitted)"
-        )
-        for st in list(gang.members.values()):
-            if (
-                not st.holds
-                and st.phase is Phase.PENDING
-                and not st.inflight
-                and st.key not in self._terminal_next
-            ):
-                self._unqueue(st)  # refused for good: a new version of it ends it again
-                self._terminal_next[st.key] = self._refuse(st, FailureReason.GANG_TIMEOUT, message)
 
     def _starving(self, st: RunState) -> None:
         """`st` was passed over for its queue's starvation limit: keep room for it."""
@@ -328,33 +288,6 @@ class Queues:
         if st not in pool.starving and self._could_ever_fit(st):
             pool.starving.append(st)
             self._dirty_pools.add(pool.key)
-
-    def _could_ever_fit(self, st: RunState) -> bool:
-        """Whether the available Pods could host `st` (with its whole gang, if it has one not
-        placed yet) once they are empty: only then may it hold the room others would use."""
-        gang = st.gang
-        members = [st] if gang is None or gang.formed else list(gang.members.values())
-        if gang is not None and not gang.formed and len(members) < gang.size:
-            return False
-        by_pool: dict[tuple[str, str], list[RunState]] = {}
-        for member in members:
-            by_pool.setdefault(member.pool, []).append(member)
-        for key, group in by_pool.items():
-            pool = self._pools.get(key)
-            if pool is None:
-                return False
-            free = [
-                dict(ps.pod.capacity)
-                for ps in pool.pods.values()
-                if ps.available and ps.pod is not None
-            ]
-            for member in sorted(group, key=lambda m: m.request, reverse=True):
-                slot = next((f for f in free if fits(member.request, {}, f)), None)
-                if slot is None:
-                    return False  # first fit, largest first: a sufficient check, not exact
-                for name, amount in member.request:
-                    slot[name] = slot.get(name, 0) - amount
-        return True
 
     def _passed_over(self, st: RunState, now: float) -> None:
         if st.passed_since is None and st.queue is not None:
@@ -427,17 +360,19 @@ class Queues:
                 if queue not in shares and queue in pending.queues:
                     shares.push(queue, self._share(queues[(namespace, queue)], pool))
             pending.added.clear()
-        walk = CycleWalk(pool, now)
+        walk = CycleWalk(pool, now, out)
         done: list[QueueState] = []
+        take = self._take_one
+        waiting = pending.queues
         while walk.count < budget:
             name = shares.pop()
             if name is None:
                 break
-            if name not in pending.queues:
+            if name not in waiting:
                 shares.discard(name)  # nothing pending here any more
                 continue
             qs = queues[(namespace, name)]
-            outcome = self._take_one(qs, walk, out)
+            outcome = take(qs, walk, out)
             if outcome is _FULL:
                 done.append(qs)
                 break
@@ -452,62 +387,105 @@ class Queues:
 
     def _take_one(self, qs: QueueState, walk: CycleWalk, out: list[Decision]) -> int:
         """Bind the next Run of `qs` that can start (`_BOUND`), or say the queue is done for
-        this cycle (`_DONE`) or the pool is (`_FULL`)."""
-        pool = walk.pool
-        name = qs.name
+        this cycle (`_DONE`) or the pool is (`_FULL`). Runs bound leave the queue at the end
+        of the cycle (`walk.bound`): the queue's walk goes on where it stopped."""
+        name = qs.key[1]
         it = walk.iters.get(name)
         if it is None:
-            it = walk.iters[name] = iter(pool.pending.queues[name].values())
+            it = walk.iters[name] = iter(walk.pool.pending.queues[name].values())
         for st in it:
-            if st.holds or st.reserved or st.not_before or st.inflight:
-                continue  # bound with its gang earlier in this cycle, or ending
-            reason = self._admission_verdict(st, qs)
-            gang = st.gang
-            if reason is None and gang is not None and not gang.formed:
-                placed = self._place_gang(gang, qs, out, walk)
-                if isinstance(placed, int):
-                    walk.count += placed
-                    self._passed(walk.capacity_skipped, walk.now)
-                    return _BOUND
-                reason = placed
-            if reason is not None:
-                self._note_wait(st, reason, out)
-                if reason.code is WaitCode.QUOTA_EXCEEDED:
-                    walk.quota_skipped.setdefault(name, []).append(st)
-                elif reason.code is WaitCode.WAITING_FOR_GANG and pool.has_candidates():
-                    walk.capacity_skipped.append(st)
-                if reason.code is WaitCode.NO_QUEUE:
-                    return _DONE
-                if qs.strict and self._blocks(st, qs, reason):
-                    pool.blocked[name] = st
-                    return _DONE
-                continue
-            best, wait, popped = decide(st, pool, self.policy, self._view)
-            if best is None:
-                for ps in popped:
-                    pool.offer(ps)
-                assert wait is not None
-                self._note_wait(st, wait, out)
-                if st.needs_slot and not pool.has_candidates():
-                    pool.wait = wait
-                    return _FULL
-                if wait.code is WaitCode.NO_CAPACITY:
-                    walk.capacity_skipped.append(st)
-                if qs.strict and self._blocks(st, qs, wait):
-                    pool.blocked[name] = st
-                    return _DONE
-                continue
-            self._bind(st, best, pool, popped, out)
-            walk.bound.append(st.key)
-            walk.count += 1
-            if qs.starving is st:
-                qs.starving = None
-            if walk.capacity_skipped:
-                self._passed(walk.capacity_skipped, walk.now)
-            if walk.quota_skipped:
-                self._passed(walk.quota_skipped.pop(name, []), walk.now)
-            return _BOUND
+            outcome = self._try(st, qs, walk, out)
+            if outcome is not None:
+                if outcome is _BOUND:
+                    walk.bound.append(st.key)
+                return outcome
         return _DONE
+
+    def _try(
+        self, st: RunState, qs: QueueState, walk: CycleWalk, out: list[Decision]
+    ) -> int | None:
+        """Admit and place `st`: `_BOUND`, `_DONE`/`_FULL` (stop the queue/pool), or None to
+        go on with the queue's next Run."""
+        if st.holds or st.reserved or st.not_before or st.inflight:
+            return None  # bound with its gang earlier in this cycle, or ending
+        gang = st.gang
+        if (
+            qs.exists
+            and qs.starving is None
+            and not self._has_admit
+            and (gang is None or gang.formed)
+        ):  # `_admission_verdict`'s common case, without the call
+            if qs.unlimited:
+                reason = None
+            else:
+                if qs.owed:
+                    qs.owed.discard(st.key)
+                reason = quota_verdict(qs, st.request, st.key)
+        else:
+            reason = self._admission_verdict(st, qs)
+        if reason is None and gang is not None and not gang.formed:
+            placed = self._place_gang(gang, qs, out, walk)
+            if isinstance(placed, int):
+                walk.count += placed
+                self._passed(walk.capacity_skipped, walk.now)
+                return _BOUND
+            reason = placed
+        pool = walk.pool
+        if reason is not None:
+            return self._refused(st, qs, reason, walk)
+        best, wait, popped = decide(st, pool, self.policy, self._view)
+        if best is None:
+            assert wait is not None
+            return self._unplaced(st, qs, wait, popped, walk)
+        self._bind(st, best, pool, popped, out)
+        walk.count += 1
+        if qs.starving is st:
+            qs.starving = None
+        if walk.capacity_skipped:
+            self._passed(walk.capacity_skipped, walk.now)
+        if walk.quota_skipped:
+            self._passed(walk.quota_skipped.pop(qs.key[1], []), walk.now)
+        return _BOUND
+
+    def _refused(
+        self, st: RunState, qs: QueueState, reason: WaitReason, walk: CycleWalk
+    ) -> int | None:
+        """Admission keeps `st` waiting: `_DONE` if that stops its queue, else None."""
+        self._note_wait(st, reason, walk.out)
+        if reason.code is WaitCode.QUOTA_EXCEEDED:
+            walk.quota_skipped.setdefault(qs.key[1], []).append(st)
+        elif reason.code is WaitCode.WAITING_FOR_GANG and walk.pool.has_candidates():
+            walk.capacity_skipped.append(st)
+        if reason.code is WaitCode.NO_QUEUE:
+            return _DONE
+        if qs.strict and self._blocks(st, qs, reason):
+            walk.pool.blocked[qs.key[1]] = st
+            return _DONE
+        return None
+
+    def _unplaced(
+        self,
+        st: RunState,
+        qs: QueueState,
+        wait: WaitReason,
+        popped: tuple[PodState, ...],
+        walk: CycleWalk,
+    ) -> int | None:
+        """No Pod for `st`: `_FULL` if no Pod has room, `_DONE` if it holds its strict queue,
+        None to go on with the queue's next Run."""
+        pool = walk.pool
+        for ps in popped:
+            pool.offer(ps)
+        self._note_wait(st, wait, walk.out)
+        if st.needs_slot and not pool.has_candidates():
+            pool.wait = wait
+            return _FULL
+        if wait.code is WaitCode.NO_CAPACITY:
+            walk.capacity_skipped.append(st)
+        if qs.strict and self._blocks(st, qs, wait):
+            pool.blocked[qs.key[1]] = st
+            return _DONE
+        return None
 
     def _blocks(self, st: RunState, qs: QueueState, reason: WaitReason) -> bool:
         """Whether the head of a strict FIFO queue holds the Runs behind it: when it waits
@@ -547,87 +525,6 @@ class Queues:
                 pool.offer(ps)
         out.append(Bind(st.key, best.key[1], st.pod_uid, st.attempt))
 
-    def _place_gang(
-        self,
-        gang: GangState,
-        qs: QueueState,
-        out: list[Decision],
-        walk: CycleWalk,
-    ) -> int | WaitReason:
-        """Bind every Run of `gang`, or none: how many were bound, or why none was.
-
-        Runs of `walk.pool` bound are listed in `walk.bound` (the caller is iterating
-        that pool's queue); those of other pools leave their queues here.
-        """
-        name = gang.key[1]
-        if gang.deadline is None:
-            spec = next(iter(gang.members.values())).run.spec.gang
-            if spec is not None and spec.timeout_seconds is not None:
-                self._set_gang_deadline(gang, walk.now + spec.timeout_seconds)  # no creation time
-        if gang.timed_out and gang.deadline is not None:
-            spec = next(iter(gang.members.values())).run.spec.gang
-            if spec is not None and spec.on_timeout is GangTimeoutAction.FAIL:
-                return WaitReason(WaitCode.WAITING_FOR_GANG, f"gang {name} timed out")
-        members = self._gang_waiting(gang)
-        late = " (past its timeout, it keeps waiting)" if gang.timed_out else ""
-        if len(members) < gang.size:
-            return WaitReason(
-                WaitCode.WAITING_FOR_GANG,
-                f"{len(members)} of the {gang.size} Runs of gang {name} are waiting; "
-                f"they start together{late}",
-            )
-        total: dict[str, int] = {}
-        for m in members:
-            for res, amount in m.request:
-                total[res] = total.get(res, 0) + amount
-        reason = quota_verdict(qs, tuple(sorted(total.items())))
-        if reason is not None:
-            return WaitReason(
-                WaitCode.QUOTA_EXCEEDED, f"gang {name} ({gang.size} Runs): {reason.message}"
-            )
-        placed: list[tuple[RunState, Pool]] = []
-        for m in members:
-            pool = self._pools[m.pool]
-            best, wait, popped = decide(m, pool, self.policy, self._view)
-            if best is None:
-                for ps in popped:
-                    pool.offer(ps)
-                for p, _ in placed:
-                    self._release(p, reserved=True, wake=False)  # re-ranks its Pod
-                    p.pod_uid = None
-                assert wait is not None
-                return WaitReason(
-                    WaitCode.WAITING_FOR_GANG,
-                    f"only {len(placed)} of the {gang.size} Runs of gang {name} fit now "
-                    f"({m.key[1]}: {wait.message}){late}",
-                )
-            m.reserved = True
-            self._hold_on(m, best, pool)
-            m.pod_uid = best.pod.uid if best.pod is not None else ""
-            for ps in popped:
-                if ps is not best:
-                    pool.offer(ps)
-            placed.append((m, pool))
-        for m, pool in placed:
-            m.wait = None
-            m.passed_since = None
-            out.append(Bind(m.key, m.pod or "", m.pod_uid or "", m.attempt))
-            if pool is walk.pool:
-                walk.bound.append(m.key)
-            else:
-                pool.pending.pop(m.key, None)
-        gang.formed = True
-        return len(placed)
-
-    def _gang_waiting(self, gang: GangState) -> list[RunState]:
-        """Members queued for placement (not backing off, not ending), in key order."""
-        waiting = []
-        for key, st in sorted(gang.members.items()):
-            pool = self._pools.get(st.pool)
-            if pool is not None and key in pool.pending and not st.holds and not st.inflight:
-                waiting.append(st)
-        return waiting
-
     # ------------------------------------------------------------------ queries
 
     def queue_statistics(self, namespace: str, name: str) -> QueueStatistics | None:
@@ -639,9 +536,6 @@ class Queues:
 
     def queue_state(self, namespace: str, name: str) -> QueueState | None:
         return self._queues.get((namespace, name))
-
-    def gang_state(self, namespace: str, name: str) -> GangState | None:
-        return self._gangs.get((namespace, name))
 
     def _strict_wait(self, st: RunState, pool: Pool) -> WaitReason | None:
         """Why a Run of a strict FIFO queue that was not looked at waits: its head."""
@@ -670,6 +564,6 @@ class Queues:
             return None
         return WaitReason(
             WaitCode.FAIR_SHARE,
-            f"queue {qs.name} holds a larger weighted share of runtime {pool.key[1]} "
-            f"({mine:.2f}) than queue {top[1]} ({top[0]:.2f}), which goes first",
+            f"queue {qs.name} holds a larger weighted share of runtime {pool.key[1]} than "
+            f"queue {top[1]}, which gets the next free room",
         )

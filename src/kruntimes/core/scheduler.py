@@ -350,8 +350,7 @@ class Scheduler(HolderIndex, Queues):
             return 0
         if self._admission and not self._simple(pool):
             count, keys = self._schedule_admitted(pool, out, budget, now)
-            for key in keys:
-                pending.pop(key, None)
+            pending.discard(keys)
             if pool.starving:  # the first one was bound: the next one's turn
                 self._dirty_pools.add(pool.key)
             return count
@@ -407,7 +406,8 @@ class Scheduler(HolderIndex, Queues):
             pool.starving.pop(0)  # placed, gone, or it cannot fit any more: others go on
         else:
             return True
-        if (pending.highest(st.queue_name) or st.priority) > st.priority:
+        highest = pending.highest(st.queue_name)
+        if highest is not None and highest > st.priority:
             return True  # Runs of a higher priority in its queue still go first
         qs = st.queue
         reason = self._admission_verdict(st, qs) if qs is not None else None
@@ -422,7 +422,7 @@ class Scheduler(HolderIndex, Queues):
                 pool.offer(ps)
             reason = wait
         elif reason is None and st.gang is not None and qs is not None:
-            walk = CycleWalk(pool, now)
+            walk = CycleWalk(pool, now, out)
             placed = self._place_gang(st.gang, qs, out, walk)
             for key in walk.bound:
                 pending.pop(key, None)
