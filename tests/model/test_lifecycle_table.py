@@ -63,7 +63,7 @@ def test_an_illegal_move_names_the_allowed_events() -> None:
         transition(Phase.PENDING, RunEvent.SUCCEED)
     assert str(info.value) == (
         "illegal Run transition: Succeed in phase Pending "
-        "(allowed from Pending: Bind, Cancel, Fail)"
+        "(allowed from Pending: Bind, Cancel, Fail, StartChildren)"
     )
     assert info.value.phase is Phase.PENDING
     assert info.value.event is RunEvent.SUCCEED

@@ -36,7 +36,9 @@ from kruntimes.model import (
     ObjectMeta,
     Phase,
     Run,
+    RunEvent,
     RunStatus,
+    transition,
 )
 
 ARRAY_LABEL = "kruntimes.io/array"
@@ -468,14 +470,14 @@ def _invalid(parent: Run, observed: Mapping[int, Run], problem: str, now: float)
 
 
 def _started(parent: Run, now: float) -> Run:
-    """Pending -> Running. The lifecycle table has no edge for it (a parent is never bound
-    nor claimed), so this is the one phase change made here directly."""
+    """Pending -> Running by the lifecycle's `StartChildren` (a parent is never bound nor
+    claimed)."""
     conditions = run_status.with_condition(
         parent.status, ConditionType.RUNNING, ok=True, reason=ARRAY_STARTED, message="", now=now
     )
     status = evolve(
         parent.status,
-        phase=Phase.RUNNING,
+        phase=transition(parent.status.phase, RunEvent.START_CHILDREN),
         start_time=parent.status.start_time or run_status.timestamp(now),
         conditions=conditions,
         message="",

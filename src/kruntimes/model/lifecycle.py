@@ -29,6 +29,8 @@ class RunEvent(StrEnum):
     CANCEL = "Cancel"
     RETRY = "Retry"
     """An attempt failed and the policy allows another: back to Pending, attempt + 1."""
+    START_CHILDREN = "StartChildren"
+    """An array Run's first child Run started (the array Run itself is never bound)."""
 
 
 _P = Phase
@@ -38,6 +40,7 @@ TRANSITIONS: Mapping[tuple[Phase, RunEvent], Phase] = {
     (_P.PENDING, _E.BIND): _P.SCHEDULED,
     (_P.PENDING, _E.FAIL): _P.FAILED,
     (_P.PENDING, _E.CANCEL): _P.CANCELLED,
+    (_P.PENDING, _E.START_CHILDREN): _P.RUNNING,
     (_P.SCHEDULED, _E.UNBIND): _P.PENDING,
     (_P.SCHEDULED, _E.CLAIM): _P.RUNNING,
     (_P.SCHEDULED, _E.FAIL): _P.FAILED,

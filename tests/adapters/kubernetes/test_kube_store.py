@@ -113,6 +113,33 @@ class TestKubeStore(StoreContract):
             )
 
     @contract_case
+    async def test_an_object_the_library_cannot_read_is_skipped_not_fatal(
+        self, store: Store
+    ) -> None:
+        """The schema takes `500m` (int-or-string), the library wants whole numbers: lists and
+        watches go on without that Run (a warning names it) instead of failing every time."""
+        assert isinstance(store, KubeStore)
+        ns = self.namespaces[0]
+        listing = await store.list_runs(ns)
+        body = {
+            "apiVersion": "kruntimes.io/v1alpha1",
+            "kind": "Run",
+            "metadata": {"name": "milli"},
+            "spec": {
+                "runtime": "bash",
+                "mode": {"task": {"args": ["true"]}},
+                "resources": {"requests": {"cpu": "500m"}},
+            },
+        }
+        async with store.watch_runs(listing.resource_version, ns) as events:
+            await store.api.request(
+                "POST", f"/apis/kruntimes.io/v1alpha1/namespaces/{ns}/runs", body=body
+            )
+            good = await store.create(make_run("good", namespace=ns))
+            assert (await next_event(events)).object == good
+        assert [r.metadata.name for r in (await store.list_runs(ns)).items] == ["good"]
+
+    @contract_case
     async def test_gone_after_compaction_relists(self, store: Store) -> None:
         ns = self.namespaces[0]
         old = await self.compacted_resource_version(store)

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, cast
 
+import structlog
 import trio
 from attrs import evolve
 
@@ -55,6 +56,7 @@ from kruntimes.store.port import (
 from kruntimes.store.wire import encode, kind_of
 
 GROUP_PATH = f"/apis/{API_VERSION}"
+log = structlog.get_logger("kruntimes.kubernetes.store")
 _PLURAL = {"Run": "runs", "Runtime": "runtimes", RUN_QUEUE_KIND: "runqueues"}
 
 
@@ -95,6 +97,29 @@ def _validate(obj: Runtime | RunQueue) -> tuple[FieldError, ...]:
 def _check(errors: tuple[FieldError, ...]) -> None:
     if errors:
         raise Invalid(str(ValidationError(errors)))
+
+
+def _readable(decode: Callable[[dict[str, Any]], T | None]) -> Callable[[dict[str, Any]], T | None]:
+    """`decode`, skipping (with a warning) an object the apiserver accepted but this
+    library cannot read, e.g. a quantity like `500m` where whole numbers are required,
+    written by a client that skipped the library's checks. One such object must not stop
+    a list or a watch, and with it every controller reading the collection."""
+
+    def lenient(document: dict[str, Any]) -> T | None:
+        try:
+            return decode(document)
+        except ValidationError as exc:
+            meta = document.get("metadata") or {}
+            log.warning(
+                "skipped an object this version cannot read; fix or delete it",
+                kind=document.get("kind"),
+                namespace=meta.get("namespace"),
+                name=meta.get("name"),
+                errors=str(exc),
+            )
+            return None
+
+    return lenient
 
 
 class KubeStore:
@@ -281,9 +306,11 @@ class KubeStore:
     async def _list(
         self, path: str, query: Mapping[str, str], decode: Callable[[dict[str, Any]], Any]
     ) -> Listing[Any]:
+        readable = _readable(decode)
+
         def fetch() -> Listing[Any]:
             document = self.api.request_sync("GET", path, query)
-            items = (decode(item) for item in document.get("items", ()))
+            items = (readable(item) for item in document.get("items", ()))
             return Listing(
                 tuple(i for i in items if i is not None), document["metadata"]["resourceVersion"]
             )
@@ -297,10 +324,12 @@ class KubeStore:
         resource_version: str,
         decode: Callable[[dict[str, Any]], T | None],
     ) -> AbstractAsyncContextManager[AsyncIterator[WatchEvent[T]]]:
+        readable = _readable(decode)
+
         def convert(event: RawEvent) -> WatchEvent[T] | None:
             if event.type == "BOOKMARK":
                 return WatchEvent(EventType.BOOKMARK, None, event.resource_version)
-            decoded = decode(event.object)
+            decoded = readable(event.object)
             if decoded is None:
                 return None
             return WatchEvent(EventType(event.type), decoded, event.resource_version)
