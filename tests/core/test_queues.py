@@ -253,3 +253,16 @@ def test_admission_off_ignores_queues() -> None:
     s.run_upserted(make_run("a", queue="q"))
     s.run_upserted(make_run("b", queue="nowhere"))
     assert bound(s.cycle(NOW)) == ["a", "b"]
+
+
+def test_quota_freed_on_one_runtime_wakes_the_queue_on_another() -> None:
+    s = new_scheduler(load_entry_points=False)
+    s.pod_upserted(make_pod("b0", "bash", capacity={"runs": 4}, heartbeat=NOW))
+    s.pod_upserted(make_pod("p0", "python", capacity={"runs": 4}, heartbeat=NOW))
+    s.handle(QueueUpserted(make_queue("q", quota={"runs": 1})))
+    s.run_upserted(make_run("on-bash", "bash", queue="q"))
+    assert bound(s.cycle(NOW)) == ["on-bash"]
+    s.run_upserted(make_run("on-python", "python", queue="q"))
+    assert waits(s.cycle(NOW)) == {"on-python": WaitCode.QUOTA_EXCEEDED}
+    finish(s, "on-bash")
+    assert bound(s.cycle(NOW + 1)) == ["on-python"]

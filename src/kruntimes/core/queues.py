@@ -249,6 +249,8 @@ class Queues(Gangs):
             return
         charge(qs, st.request, sign)
         qs.holding += sign
+        if sign < 0 and not qs.unlimited:
+            self._quota_freed(qs)
         if pool is None:
             return
         name = st.queue_name
@@ -261,6 +263,14 @@ class Queues(Gangs):
             subtract(held, st.request)
         if name in pool.shares:
             pool.shares.push(name, self._share(qs, pool))  # its share moved: re-rank it
+
+    def _quota_freed(self, qs: QueueState) -> None:
+        """Quota spans runtimes: a Run finishing on one may let the queue (or, through the
+        cohort, another queue) start a Run on another, whose pool must look again."""
+        members = qs.cohort.members.values() if qs.cohort is not None else (qs,)
+        for member in members:
+            if member.pending:
+                self._wake_queue(member)
 
     # ------------------------------------------------------------------ timers
 

@@ -166,7 +166,10 @@ class AdmissionChecks:
             used = held[queue]
             for name, qty in ref.requests.items():
                 used[name] = used.get(name, 0) + qty
-            borrowing = any(used.get(n, 0) > q for n, q in spec.quota.items())
+            borrowing = any(
+                qty and n in spec.quota and used.get(n, 0) > spec.quota[n]
+                for n, qty in ref.requests.items()
+            )
             if not borrowing:
                 continue
             for key, other in owed.items():

@@ -41,7 +41,7 @@ from hypothesis.stateful import (
 
 from kruntimes.core import Plan, Requeue, RunKey, SchedulerConfig, Wait, WaitReason
 from kruntimes.core.state import PodKey
-from kruntimes.model import CAPACITY_PHASES, Phase, WaitCode
+from kruntimes.model import CAPACITY_PHASES, Phase, RunQueue, WaitCode
 from kruntimes.testing.builders import DEFAULT_NAMESPACE
 from kruntimes.testing.harness import Harness
 from kruntimes.testing.reference import InvariantViolation, ReferenceModel
@@ -122,6 +122,11 @@ class SchedulerMachine(RuleBasedStateMachine):
     def run_labels(self) -> st.SearchStrategy[dict[str, str]]:
         """Labels of generated Runs (default: `app`/`tenant` in a/b/c)."""
         return default_run_labels()
+
+    def run_queues(self, namespace: str) -> st.SearchStrategy[RunQueue]:
+        """RunQueues the `define_queue` rule creates or changes (override to focus, e.g. on
+        cohorts)."""
+        return run_queues(namespace=namespace)
 
     def check_plan(self, plan: Plan) -> None:
         """Extra invariants of your policy, called after each cycle's built-in checks.
@@ -366,7 +371,8 @@ class SchedulerMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def define_queue(self, data: st.DataObject) -> None:
         """A RunQueue is created or changed (quota, weight, cohort, strategy)."""
-        queue = data.draw(run_queues(namespace=data.draw(st.sampled_from(list(self.namespaces)))))
+        namespace = data.draw(st.sampled_from(list(self.namespaces)))
+        queue = data.draw(self.run_queues(namespace))
         self.model.queue_upserted(self.harness.put_queue(queue))
 
     @precondition(lambda self: self.harness.queues)
@@ -481,7 +487,13 @@ class SchedulerMachine(RuleBasedStateMachine):
             f"bounded waiting: {waiting} could run but did not within "
             f"{DRAIN_ROUNDS * DRAIN_STEP:g}s of draining: "
             + "; ".join(f"{k}: {h.scheduler.why_waiting(k)}" for k in waiting)
+            + f"; holding: {sorted(k for k, r in self.model.runs.items() if r.holds)}"
+            + "".join(f"; {st.queue!r} holds {st.queue.holding}" for st in self._states(waiting))
         )
+
+    def _states(self, keys: list[RunKey]) -> list[Any]:
+        states = (self.harness.scheduler.run_state(k) for k in keys)
+        return [st for st in states if st is not None and st.queue is not None]
 
     def _plugin_refuses(self, key: RunKey) -> bool:
         """A `kruntimes_admit` plugin keeps the Run waiting: bounded waiting is its call."""
