@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 from typing import TYPE_CHECKING
 
-from kruntimes.core.admission import GangKey, GangState, QueueState, quota_verdict
+from kruntimes.core.admission import LENT_OUT, GangKey, GangState, QueueState, quota_verdict
 from kruntimes.core.decisions import Bind, Decision, Terminate, WaitReason
 from kruntimes.core.placement import decide
 from kruntimes.core.pool import Pool
@@ -140,11 +140,23 @@ class Gangs:
         for m in members:
             for res, amount in m.request:
                 total[res] = total.get(res, 0) + amount
+        keys = [m.key for m in members]
+        if qs.owed:
+            qs.owed.difference_update(keys)  # judged afresh, as a whole
         reason = quota_verdict(qs, tuple(sorted(total.items())))
         if reason is not None:
+            if LENT_OUT in reason.message:
+                qs.owed.update(keys)  # within the queue's quota: the cohort owes it
             return WaitReason(
                 WaitCode.QUOTA_EXCEEDED, f"gang {name} ({gang.size} Runs): {reason.message}"
             )
+        if getattr(self, "_has_admit", False):
+            for m in members:
+                refusal = self.policy.admit(m.run, qs, self._view)  # type: ignore[attr-defined]
+                if refusal is not None:
+                    return WaitReason(
+                        WaitCode.ADMISSION_REJECTED, f"gang {name}, Run {m.key[1]}: {refusal}"
+                    )
         placed: list[tuple[RunState, Pool]] = []
         for m in members:
             pool = self._pools[m.pool]

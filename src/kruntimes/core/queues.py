@@ -108,6 +108,8 @@ class Queues(Gangs):
         self._queues: dict[QueueKey, QueueState] = {}
         self._cohorts: dict[QueueKey, CohortState] = {}
         self._gangs: dict[GangKey, GangState] = {}
+        self._judged_gangs: set[GangKey] = set()
+        """Gangs that could not be placed in the current cycle (their Runs were told why)."""
         self._rejected: dict[tuple[str, str], Terminate] = {}
         """Runs refused at arrival (queue full, bad gang, unknown priority class)."""
         self._has_admit = bool(getattr(self.policy, "has_admission", False))
@@ -230,9 +232,12 @@ class Queues(Gangs):
         qs = st.queue
         if qs is not None:
             qs.tracked -= 1
-            qs.owed.discard(st.key)
+            if st.key in qs.owed:
+                qs.owed.discard(st.key)
+                self._quota_moved(qs)  # the cohort's other queues may borrow again
             if qs.starving is st:
                 qs.starving = None
+                self._wake_queue(qs)  # its other Runs were held back for it
             self._drop_queue_if_idle(qs)
         gang = st.gang
         if gang is not None:
@@ -249,8 +254,8 @@ class Queues(Gangs):
             return
         charge(qs, st.request, sign)
         qs.holding += sign
-        if sign < 0 and not qs.unlimited:
-            self._quota_freed(qs)
+        if qs.cohort is not None or (sign < 0 and not qs.unlimited):
+            self._quota_moved(qs)
         if pool is None:
             return
         name = st.queue_name
@@ -264,9 +269,10 @@ class Queues(Gangs):
         if name in pool.shares:
             pool.shares.push(name, self._share(qs, pool))  # its share moved: re-rank it
 
-    def _quota_freed(self, qs: QueueState) -> None:
-        """Quota spans runtimes: a Run finishing on one may let the queue (or, through the
-        cohort, another queue) start a Run on another, whose pool must look again."""
+    def _quota_moved(self, qs: QueueState) -> None:
+        """Quota spans runtimes: a Run finishing on one may let the queue start a Run on
+        another, whose pool must look again; in a cohort, any bind or release may change
+        what the other queues may borrow (or whether they must give back)."""
         members = qs.cohort.members.values() if qs.cohort is not None else (qs,)
         for member in members:
             if member.pending:
@@ -291,7 +297,7 @@ class Queues(Gangs):
             return
         qs = st.queue
         if qs is not None and quota_verdict(qs, st.request) is not None:
-            if qs.starving is None:
+            if qs.starving is None and _within(st, qs):
                 qs.starving = st
                 self._wake_queue(qs)
             return
@@ -321,6 +327,8 @@ class Queues(Gangs):
                 "until it is created",
             )
         starving = qs.starving
+        if starving is not None and not _within(starving, qs):
+            qs.starving = starving = None  # the quota was lowered below what it needs
         if starving is not None and starving is not st:
             return WaitReason(
                 WaitCode.QUEUE_BLOCKED,
@@ -419,6 +427,8 @@ class Queues(Gangs):
         if st.holds or st.reserved or st.not_before or st.inflight:
             return None  # bound with its gang earlier in this cycle, or ending
         gang = st.gang
+        if gang is not None and gang.key in self._judged_gangs:
+            return None  # its gang was judged in this cycle, with this Run
         if (
             qs.exists
             and qs.starving is None
@@ -433,13 +443,18 @@ class Queues(Gangs):
                 reason = quota_verdict(qs, st.request, st.key)
         else:
             reason = self._admission_verdict(st, qs)
-        if reason is None and gang is not None and not gang.formed:
-            placed = self._place_gang(gang, qs, out, walk)
-            if isinstance(placed, int):
-                walk.count += placed
-                self._passed(walk.capacity_skipped, walk.now)
-                return _BOUND
-            reason = placed
+        if gang is not None and not gang.formed:
+            if reason is None:
+                placed = self._place_gang(gang, qs, out, walk)
+                if isinstance(placed, int):
+                    walk.count += placed
+                    self._passed(walk.capacity_skipped, walk.now)
+                    return _BOUND
+                reason = placed
+            self._judged_gangs.add(gang.key)  # one verdict for all its Runs, this cycle
+            for member in self._gang_waiting(gang):
+                if member is not st:
+                    self._note_wait(member, reason, out)
         pool = walk.pool
         if reason is not None:
             return self._refused(st, qs, reason, walk)
@@ -451,6 +466,7 @@ class Queues(Gangs):
         walk.count += 1
         if qs.starving is st:
             qs.starving = None
+            self._wake_queue(qs)  # its Runs on other runtimes were held back for it
         if walk.capacity_skipped:
             self._passed(walk.capacity_skipped, walk.now)
         if walk.quota_skipped:
@@ -503,8 +519,7 @@ class Queues(Gangs):
         (affinity, its gang's other Runs, a plugin) or can never fit is stepped over."""
         code = reason.code
         if code is WaitCode.QUOTA_EXCEEDED:
-            quota = qs.quota
-            return all(amount <= quota.get(n, amount) for n, amount in st.request)
+            return _within(st, qs)
         if code in (WaitCode.NO_CAPACITY, WaitCode.NO_AVAILABLE_POD, WaitCode.WAITING_FOR_GANG):
             if code is WaitCode.WAITING_FOR_GANG and "fit now" not in reason.message:
                 return False
@@ -577,3 +592,16 @@ class Queues(Gangs):
             f"queue {qs.name} holds a larger weighted share of runtime {pool.key[1]} than "
             f"queue {top[1]}, which gets the next free room",
         )
+
+
+def _within(st: RunState, qs: QueueState) -> bool:
+    """Whether the Run's request (its whole gang's, for a gang not placed yet) fits its
+    queue's quota at all, with nothing else held."""
+    quota = qs.quota
+    gang = st.gang
+    members = gang.members.values() if gang is not None and not gang.formed else (st,)
+    total: dict[str, int] = {}
+    for member in members:
+        for name, amount in member.request:
+            total[name] = total.get(name, 0) + amount
+    return all(amount <= quota.get(name, amount) for name, amount in total.items())

@@ -135,6 +135,8 @@ class Scheduler(HolderIndex, Queues):
         self._decisions: Counter[str] = Counter()
         self._wakeups: Counter[str] = Counter()
         self._admission = self.config.admission
+        self._waits_at: dict[RunKey, int] = {}
+        """Where in the current plan each Run's `Wait` is."""
         self._init_queues()
 
     def _next_seq(self) -> int:
@@ -316,6 +318,10 @@ class Scheduler(HolderIndex, Queues):
         dirty and the next cycle continues them.
         """
         out: list[Decision] = []
+        if self._judged_gangs:
+            self._judged_gangs.clear()
+        if self._waits_at:
+            self._waits_at.clear()
         self._fire_timers(now)
         for key in list(self._dirty_pods):
             del self._dirty_pods[key]
@@ -431,6 +437,13 @@ class Scheduler(HolderIndex, Queues):
                 return True
             reason = placed
         assert reason is not None
+        if not _waits_for_room(reason):
+            # quota, affinity, a plugin...: room kept would not help it. The queue's walk
+            # judges it next, like any other Run (and says why it waits).
+            pool.starving.pop(0)
+            if qs is not None and reason.code is WaitCode.QUOTA_EXCEEDED:
+                self._starving(st)  # the queue keeps its quota for it instead, if it can
+            return True
         self._note_wait(st, reason, out)
         pool.wait = WaitReason(
             WaitCode.QUEUE_BLOCKED,
@@ -440,8 +453,15 @@ class Scheduler(HolderIndex, Queues):
         return False
 
     def _note_wait(self, st: RunState, reason: WaitReason, out: list[Decision]) -> None:
+        """Say why `st` waits, once per plan: a later reason in the same cycle (its gang
+        was judged after it was held back) replaces the earlier one."""
         if st.wait != reason:
             st.wait = reason
+            at = self._waits_at.get(st.key)
+            if at is not None and at < len(out) and out[at].run == st.key:
+                out[at] = Wait(st.key, reason)
+                return
+            self._waits_at[st.key] = len(out)
             out.append(Wait(st.key, reason))
 
     # ------------------------------------------------------------------ pods
@@ -772,6 +792,13 @@ class Scheduler(HolderIndex, Queues):
             queues=sum(1 for qs in self._queues.values() if qs.queue is not None),
             gangs=len(self._gangs),
         )
+
+
+def _waits_for_room(reason: WaitReason) -> bool:
+    """Whether a Run waits for room on the pool's Pods (that others finishing frees)."""
+    if reason.code is WaitCode.WAITING_FOR_GANG:
+        return "fit now" in reason.message
+    return reason.code in (WaitCode.NO_CAPACITY, WaitCode.NO_AVAILABLE_POD)
 
 
 def _count(total: dict[str, int], capacity: Mapping[str, int], sign: int) -> None:

@@ -166,6 +166,9 @@ class InvariantChecks(AdmissionChecks):
             return policy_rank(run) or 0
 
         priority, runtime = rank(ref.run), ref.run.spec.runtime
+        gang = self.gang_of(ref)
+        if gang is not None:  # a gang goes when its first Run's turn comes: all of it
+            priority = max(rank(r.run) for r in self.runs.values() if self.gang_of(r) == gang)
         for other in self.runs.values():
             spec = other.run.spec
             if (

@@ -79,6 +79,9 @@ SMALL_STEPS = (0.5, 1.0, 1.0, 2.0, 5.0)
 MAX_PODS = 6
 MAX_RUNS = 14
 SETTLE_SECONDS = 150.0
+_PLUGIN_WAITS = frozenset(
+    {WaitCode.ADMISSION_REJECTED, WaitCode.FILTERED, WaitCode.RESERVE_REJECTED}
+)
 DRAIN_STEP = 5.0
 DRAIN_ROUNDS = 120
 """Draining lasts 600 virtual seconds: longer than staleness, backoffs and starvation limits."""
@@ -488,7 +491,13 @@ class SchedulerMachine(RuleBasedStateMachine):
             f"{DRAIN_ROUNDS * DRAIN_STEP:g}s of draining: "
             + "; ".join(f"{k}: {h.scheduler.why_waiting(k)}" for k in waiting)
             + f"; holding: {sorted(k for k, r in self.model.runs.items() if r.holds)}"
-            + "".join(f"; {st.queue!r} holds {st.queue.holding}" for st in self._states(waiting))
+            + "".join(
+                f"; {st.queue!r} holds {st.queue.holding}, cohort "
+                f"{st.queue.cohort and (st.queue.cohort.usage, st.queue.cohort.quota)}, "
+                f"pool starving {h.scheduler._pools[st.pool].starving}, "
+                f"queue starving {st.queue.starving}, owed {st.queue.owed}"
+                for st in self._states(waiting)
+            )
         )
 
     def _states(self, keys: list[RunKey]) -> list[Any]:
@@ -496,9 +505,10 @@ class SchedulerMachine(RuleBasedStateMachine):
         return [st for st in states if st is not None and st.queue is not None]
 
     def _plugin_refuses(self, key: RunKey) -> bool:
-        """A `kruntimes_admit` plugin keeps the Run waiting: bounded waiting is its call."""
+        """A plugin keeps the Run waiting (admission, filter, reserve): whether it ever
+        lets it go is the plugin's call, not the core's."""
         why = self.harness.scheduler.why_waiting(key)
-        return why is not None and why.code is WaitCode.ADMISSION_REJECTED
+        return why is not None and why.code in _PLUGIN_WAITS
 
     def settle(self) -> None:
         """No more heartbeats: every Pod goes stale, so every Run must let go of its Pod."""
