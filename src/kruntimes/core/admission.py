@@ -12,7 +12,7 @@ the cohort borrows more.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from kruntimes.core.decisions import WaitReason
@@ -47,6 +47,7 @@ class QueueState:
         "holding",
         "key",
         "owed",
+        "owed_cleared",
         "queue",
         "quota",
         "starvation_limit",
@@ -70,6 +71,8 @@ class QueueState:
         self.owed: set[tuple[str, str]] = set()
         """Runs of this queue that wait within the queue's own quota because the cohort lent
         it out: the cohort's other queues may not borrow until these are admitted or go."""
+        self.owed_cleared = False
+        """`owed` just became empty: the cohort's other queues may borrow again."""
         self.starving: RunState | None = None
         """A Run of this queue passed over for longer than the starvation limit: nothing else
         of the queue is admitted before it."""
@@ -93,6 +96,14 @@ class QueueState:
     @property
     def name(self) -> str:
         return self.key[1]
+
+    def forgive(self, runs: Iterable[tuple[str, str]]) -> None:
+        """These Runs are owed nothing any more (judged afresh, admitted, or gone)."""
+        owed = self.owed
+        if owed:
+            owed.difference_update(runs)
+            if not owed:
+                self.owed_cleared = True
 
     @property
     def pending(self) -> int:

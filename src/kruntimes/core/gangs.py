@@ -141,8 +141,7 @@ class Gangs:
             for res, amount in m.request:
                 total[res] = total.get(res, 0) + amount
         keys = [m.key for m in members]
-        if qs.owed:
-            qs.owed.difference_update(keys)  # judged afresh, as a whole
+        qs.forgive(keys)  # judged afresh, as a whole
         reason = quota_verdict(qs, tuple(sorted(total.items())))
         if reason is not None:
             if LENT_OUT in reason.message:
@@ -168,6 +167,9 @@ class Gangs:
                     self._release(p, reserved=True, wake=False)  # re-ranks its Pod
                     p.pod_uid = None
                 assert wait is not None
+                if wait.code not in (WaitCode.NO_CAPACITY, WaitCode.NO_AVAILABLE_POD):
+                    # affinity, a filter, a reservation: say so, not "no room"
+                    return WaitReason(wait.code, f"gang {name}, Run {m.key[1]}: {wait.message}")
                 return WaitReason(
                     WaitCode.WAITING_FOR_GANG,
                     f"the {gang.size} Runs of gang {name} do not all fit now; they start "

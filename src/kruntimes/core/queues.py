@@ -232,8 +232,8 @@ class Queues(Gangs):
         qs = st.queue
         if qs is not None:
             qs.tracked -= 1
-            if st.key in qs.owed:
-                qs.owed.discard(st.key)
+            qs.forgive((st.key,))
+            if qs.owed_cleared:
                 self._quota_moved(qs)  # the cohort's other queues may borrow again
             if qs.starving is st:
                 qs.starving = None
@@ -254,7 +254,9 @@ class Queues(Gangs):
             return
         charge(qs, st.request, sign)
         qs.holding += sign
-        if qs.cohort is not None or (sign < 0 and not qs.unlimited):
+        if sign < 0 and not qs.unlimited:
+            self._quota_moved(qs)  # quota freed: Runs of the queue (or cohort) may start
+        elif qs.owed_cleared:
             self._quota_moved(qs)
         if pool is None:
             return
@@ -271,8 +273,9 @@ class Queues(Gangs):
 
     def _quota_moved(self, qs: QueueState) -> None:
         """Quota spans runtimes: a Run finishing on one may let the queue start a Run on
-        another, whose pool must look again; in a cohort, any bind or release may change
-        what the other queues may borrow (or whether they must give back)."""
+        another, whose pool must look again; in a cohort, quota freed or no longer owed
+        may be borrowed by the other queues."""
+        qs.owed_cleared = False
         members = qs.cohort.members.values() if qs.cohort is not None else (qs,)
         for member in members:
             if member.pending:
@@ -336,8 +339,7 @@ class Queues(Gangs):
                 f"({qs.starvation_limit:g}s) for quota and goes first",
             )
         if st.gang is None or st.gang.formed:
-            if qs.owed:
-                qs.owed.discard(st.key)  # judged afresh
+            qs.forgive((st.key,))  # judged afresh
             reason = quota_verdict(qs, st.request, st.key)
             if reason is not None:
                 return reason
@@ -438,8 +440,7 @@ class Queues(Gangs):
             if qs.unlimited:
                 reason = None
             else:
-                if qs.owed:
-                    qs.owed.discard(st.key)
+                qs.forgive((st.key,))
                 reason = quota_verdict(qs, st.request, st.key)
         else:
             reason = self._admission_verdict(st, qs)
@@ -478,6 +479,8 @@ class Queues(Gangs):
     ) -> int | None:
         """Admission keeps `st` waiting: `_DONE` if that stops its queue, else None."""
         self._note_wait(st, reason, walk.out)
+        if qs.owed_cleared:
+            self._quota_moved(qs)  # it is no longer owed quota: others may borrow again
         if reason.code is WaitCode.QUOTA_EXCEEDED:
             walk.quota_skipped.setdefault(qs.key[1], []).append(st)
         elif reason.code is WaitCode.WAITING_FOR_GANG and walk.pool.has_candidates():

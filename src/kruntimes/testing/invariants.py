@@ -185,7 +185,7 @@ class InvariantChecks(AdmissionChecks):
                 or not self.same_queue(ref, other)
                 or not self.admitted_gang(other)
                 or other.not_before > now
-                or isinstance(_decision(plan, other.key), Bind)
+                or isinstance(_decision(plan, other.key), Bind | Terminate | Requeue)
             ):
                 continue
             fits = free.get("runs", 0) > 0 and all(
