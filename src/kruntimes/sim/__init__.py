@@ -1,0 +1,1 @@
+"""Discrete-event simulation of kruntimes scheduling in virtual time (what-if studies)."""
