@@ -266,3 +266,76 @@ def test_quota_freed_on_one_runtime_wakes_the_queue_on_another() -> None:
     assert waits(s.cycle(NOW)) == {"on-python": WaitCode.QUOTA_EXCEEDED}
     finish(s, "on-bash")
     assert bound(s.cycle(NOW + 1)) == ["on-python"]
+
+
+def test_a_run_that_can_never_fit_does_not_keep_its_queues_quota() -> None:
+    """Regression (found by the cohort state machine's drain): a Run passed over for its
+    starvation limit while its queue was at its quota kept the queue's quota for itself, but
+    no Pod has the cpu it asks for, so the queue's other Runs waited behind it forever."""
+    s = scheduler_with(("p0", 2))
+    s.handle(QueueUpserted(make_queue("q", quota={"runs": 1}, starvation_limit_seconds=5)))
+    s.run_upserted(make_run("never", queue="q", requests={"runs": 1, "cpu": 1}))
+    s.run_upserted(make_run("r1", queue="q"))
+    s.run_upserted(make_run("r2", queue="q"))
+    assert bound(s.cycle(NOW)) == ["r1"]  # passes "never", which fits no Pod
+    s.pod_heartbeat(("default", "p0"), NOW + 5)
+    assert bound(s.cycle(NOW + 5)) == []  # its starvation limit: the queue is at its quota
+    assert s.why_waiting(("default", "r2")).code is WaitCode.QUOTA_EXCEEDED  # type: ignore[union-attr]
+    finish(s, "r1")
+    assert bound(s.cycle(NOW + 6)) == ["r2"]
+    assert s.why_waiting(("default", "never")).code is WaitCode.NO_CAPACITY  # type: ignore[union-attr]
+
+
+def test_a_starving_queue_keeps_its_quota_from_the_cohorts_borrowers() -> None:
+    """A Run passed over for its starvation limit while waiting for quota gets the quota its
+    queue's Runs free: another queue of the cohort may not borrow it meanwhile."""
+    s = new_scheduler(load_entry_points=False)
+    s.pod_upserted(make_pod("p0", capacity={"runs": 10, "cpu": 10}, heartbeat=NOW))
+    a = make_queue(
+        "a", quota={"cpu": 2}, cohort="c", borrowing_limit={"cpu": 0}, starvation_limit_seconds=5
+    )
+    s.handle(QueueUpserted(a))
+    s.handle(QueueUpserted(make_queue("b", quota={"cpu": 2}, cohort="c")))
+    s.run_upserted(make_run("a0", queue="a", requests={"cpu": 1}))
+    s.run_upserted(make_run("a-big", queue="a", requests={"cpu": 2}))
+    s.run_upserted(make_run("a1", queue="a", requests={"cpu": 1}))
+    assert bound(s.cycle(NOW)) == ["a0", "a1"]  # a-big waits for a's quota, passed over
+    for i in range(3):
+        s.run_upserted(make_run(f"b{i}", queue="b", requests={"cpu": 1}))
+    s.pod_heartbeat(("default", "p0"), NOW + 5)
+    assert bound(s.cycle(NOW + 5)) == ["b0", "b1"]  # a-big starves now; b2 may not borrow
+    finish(s, "a0")
+    assert bound(s.cycle(NOW + 6)) == []  # the cpu a0 freed stays with a
+    reason = s.why_waiting(("default", "b2"))
+    assert reason is not None
+    assert "may not borrow while queue a" in reason.message
+    finish(s, "a1")
+    assert bound(s.cycle(NOW + 7)) == ["a-big"]
+    finish(s, "b0")
+    assert bound(s.cycle(NOW + 8)) == ["b2"]
+
+
+def test_a_starving_run_keeps_quota_and_room_only_while_a_pod_could_host_it() -> None:
+    """Once its queue's quota frees, a starving Run that waits for room keeps both (nothing
+    else of its queue starts); if the only Pod that could host it leaves, its queue goes on."""
+    s = new_scheduler(load_entry_points=False)
+    s.pod_upserted(make_pod("big", capacity={"runs": 1, "cpu": 1}, heartbeat=NOW))
+    s.handle(QueueUpserted(make_queue("other")))
+    s.run_upserted(make_run("o", queue="other", requests={"runs": 1, "cpu": 1}))
+    assert bound(s.cycle(NOW)) == ["o"]
+    s.pod_upserted(make_pod("p0", capacity={"runs": 2}, heartbeat=NOW))
+    s.handle(QueueUpserted(make_queue("q", quota={"runs": 1}, starvation_limit_seconds=5)))
+    s.run_upserted(make_run("y", queue="q", requests={"runs": 1, "cpu": 1}))
+    s.run_upserted(make_run("r1", queue="q"))
+    s.run_upserted(make_run("r2", queue="q"))
+    assert bound(s.cycle(NOW)) == ["r1"]  # passes y, which waits for room on "big"
+    for pod in ("p0", "big"):
+        s.pod_heartbeat(("default", pod), NOW + 5)
+    assert bound(s.cycle(NOW + 5)) == []  # y's starvation limit: q keeps its quota for y
+    finish(s, "r1")
+    assert bound(s.cycle(NOW + 6)) == []  # y has the quota, not the room yet: r2 still waits
+    assert s.why_waiting(("default", "r2")).code is WaitCode.QUEUE_BLOCKED  # type: ignore[union-attr]
+    s.pod_deleted(("default", "big"))  # y can never fit now
+    s.pod_heartbeat(("default", "p0"), NOW + 7)
+    assert bound(s.cycle(NOW + 7)) == ["r2"]
+    assert s.why_waiting(("default", "y")).code is WaitCode.NO_CAPACITY  # type: ignore[union-attr]

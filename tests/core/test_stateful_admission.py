@@ -14,10 +14,6 @@ class CohortMachine(SchedulerMachine):
     """Two small-quota queues lending to each other: borrowing, giving back, strict FIFO."""
 
     run_queue_names = ("a", "b")
-    bounded_waiting = False
-    """Known open case (found here, not yet fixed): a Run holding its queue for quota after
-    its starvation limit can keep the queue blocked past the drain when the cohort keeps it
-    from its quota. Every other invariant is checked; the default machine drains."""
 
     def run_queues(self, namespace: str) -> st.SearchStrategy[RunQueue]:
         return st.builds(

@@ -7,7 +7,8 @@ that keeps a Run waiting is a `WaitReason`, so the Run's status says why.
 Quota is checked per resource the Run requests. A queue within its own quota
 may still wait when its cohort lent that quota out (it is returned as the
 borrowing Runs finish: nothing is preempted); while it waits, no other queue of
-the cohort borrows more.
+the cohort borrows more. Nor does any while a queue keeps its quota for a
+starving Run (`QueueState.starving`).
 """
 
 from __future__ import annotations
@@ -74,8 +75,9 @@ class QueueState:
         self.owed_cleared = False
         """`owed` just became empty: the cohort's other queues may borrow again."""
         self.starving: RunState | None = None
-        """A Run of this queue passed over for longer than the starvation limit: nothing else
-        of the queue is admitted before it."""
+        """A Run of this queue passed over for longer than the starvation limit while it waited
+        for quota: nothing else of the queue is admitted before it, and no other queue of the
+        cohort borrows, so the quota the queue's Runs free goes to it."""
         self.refresh(None)
 
     def refresh(self, queue: RunQueue | None) -> None:
@@ -185,7 +187,11 @@ def quota_verdict(
             cap = None if borrowing_limit is None else borrowing_limit.get(name)
             if cap is not None and after - limit > cap:
                 return _over(qs, name, amount, limit, borrowing=cap)
-            owed = [m.name for m in cohort.members.values() if m.owed and m is not qs]
+            owed = [
+                m.name
+                for m in cohort.members.values()
+                if (m.owed or m.starving is not None) and m is not qs
+            ]
             if owed:
                 return WaitReason(
                     WaitCode.QUOTA_EXCEEDED,

@@ -235,9 +235,7 @@ class Queues(Gangs):
             qs.forgive((st.key,))
             if qs.owed_cleared:
                 self._quota_moved(qs)  # the cohort's other queues may borrow again
-            if qs.starving is st:
-                qs.starving = None
-                self._wake_queue(qs)  # its other Runs were held back for it
+            self._stop_starving(qs, st)
             self._drop_queue_if_idle(qs)
         gang = st.gang
         if gang is not None:
@@ -300,13 +298,34 @@ class Queues(Gangs):
             return
         qs = st.queue
         if qs is not None and quota_verdict(qs, st.request) is not None:
-            if qs.starving is None and _within(st, qs):
+            if qs.starving is None and _within(st, qs) and self._could_ever_fit(st):
                 qs.starving = st
-                self._wake_queue(qs)
+                self._quota_moved(qs)  # its queue's Runs, and the cohort's borrowers, wait
             return
         if st not in pool.starving and self._could_ever_fit(st):
             pool.starving.append(st)
             self._dirty_pools.add(pool.key)
+
+    def _stop_starving(self, qs: QueueState, st: RunState) -> None:
+        """`st` (or its gang) no longer holds its queue's quota: it was placed, it is gone, or
+        the quota would not help it (it can never fit, or waits for something else)."""
+        if _holds_quota(qs, st):
+            qs.starving = None
+            self._quota_moved(qs)  # its queue's Runs, and the cohort's borrowers, go on
+
+    def _starved_of_room(self, st: RunState, qs: QueueState, wait: WaitReason, pool: Pool) -> None:
+        """`st` was admitted but not placed. If its queue keeps quota for it and it waits for
+        room it can get, the pool keeps the room for it too (the queue keeps the quota
+        meanwhile: holding one without the other could pass it over forever); if room would
+        not help it, its queue goes on without it."""
+        if not _holds_quota(qs, st):
+            return
+        if waits_for_room(wait) and self._could_ever_fit(st):
+            if st not in pool.starving:
+                pool.starving.append(st)
+                self._dirty_pools.add(pool.key)
+        else:
+            self._stop_starving(qs, st)
 
     def _passed_over(self, st: RunState, now: float) -> None:
         if st.passed_since is None and st.queue is not None:
@@ -331,8 +350,9 @@ class Queues(Gangs):
             )
         starving = qs.starving
         if starving is not None and not _within(starving, qs):
-            qs.starving = starving = None  # the quota was lowered below what it needs
-        if starving is not None and starving is not st:
+            self._stop_starving(qs, starving)  # the quota was lowered below what it needs
+            starving = None
+        if starving is not None and not _holds_quota(qs, st):
             return WaitReason(
                 WaitCode.QUEUE_BLOCKED,
                 f"Run {starving.key[1]} of queue {qs.name} waited past the starvation limit "
@@ -449,9 +469,12 @@ class Queues(Gangs):
                 placed = self._place_gang(gang, qs, out, walk)
                 if isinstance(placed, int):
                     walk.count += placed
+                    self._stop_starving(qs, st)
                     self._passed(walk.capacity_skipped, walk.now)
                     return _BOUND
                 reason = placed
+                if reason.code is not WaitCode.QUOTA_EXCEEDED:
+                    self._starved_of_room(st, qs, reason, walk.pool)
             self._judged_gangs.add(gang.key)  # one verdict for all its Runs, this cycle
             for member in self._gang_waiting(gang):
                 if member is not st:
@@ -465,9 +488,6 @@ class Queues(Gangs):
             return self._unplaced(st, qs, wait, popped, walk)
         self._bind(st, best, pool, popped, out)
         walk.count += 1
-        if qs.starving is st:
-            qs.starving = None
-            self._wake_queue(qs)  # its Runs on other runtimes were held back for it
         if walk.capacity_skipped:
             self._passed(walk.capacity_skipped, walk.now)
         if walk.quota_skipped:
@@ -506,6 +526,8 @@ class Queues(Gangs):
         for ps in popped:
             pool.offer(ps)
         self._note_wait(st, wait, walk.out)
+        if qs.starving is not None:
+            self._starved_of_room(st, qs, wait, pool)
         if st.needs_slot and not pool.has_candidates():
             pool.wait = wait
             return _FULL
@@ -546,6 +568,8 @@ class Queues(Gangs):
         st.reserved = True
         st.wait = None
         st.passed_since = None
+        if st.queue is not None:
+            self._stop_starving(st.queue, st)  # its Runs on other runtimes were held for it
         self._hold_on(st, best, pool)
         st.pod_uid = best.pod.uid if best.pod is not None else ""
         for ps in popped:
@@ -597,6 +621,14 @@ class Queues(Gangs):
         )
 
 
+def _holds_quota(qs: QueueState, st: RunState) -> bool:
+    """Whether the queue keeps its quota for `st` or for its gang (`qs.starving`)."""
+    starving = qs.starving
+    return starving is not None and (
+        starving is st or (st.gang is not None and starving.gang is st.gang)
+    )
+
+
 def _within(st: RunState, qs: QueueState) -> bool:
     """Whether the Run's request (its whole gang's, for a gang not placed yet) fits its
     queue's quota at all, with nothing else held."""
@@ -608,3 +640,10 @@ def _within(st: RunState, qs: QueueState) -> bool:
         for name, amount in member.request:
             total[name] = total.get(name, 0) + amount
     return all(amount <= quota.get(name, amount) for name, amount in total.items())
+
+
+def waits_for_room(reason: WaitReason) -> bool:
+    """Whether a Run waits for room on the pool's Pods (that others finishing frees)."""
+    if reason.code is WaitCode.WAITING_FOR_GANG:
+        return "fit now" in reason.message
+    return reason.code in (WaitCode.NO_CAPACITY, WaitCode.NO_AVAILABLE_POD)

@@ -38,7 +38,7 @@ from kruntimes.core.indexes import HolderIndex
 from kruntimes.core.placement import decide
 from kruntimes.core.policy import Policy
 from kruntimes.core.pool import Pool
-from kruntimes.core.queues import CycleWalk, Queues
+from kruntimes.core.queues import CycleWalk, Queues, waits_for_room
 from kruntimes.core.resources import add, invalid_request, request_of, subtract
 from kruntimes.core.retry import backoff_delay, decide_retry
 from kruntimes.core.stale import StaleVerdict, stale_verdict, unhealthy_since
@@ -410,6 +410,8 @@ class Scheduler(HolderIndex, Queues):
             if st.key in pending and not st.holds and self._could_ever_fit(st):
                 break
             pool.starving.pop(0)  # placed, gone, or it cannot fit any more: others go on
+            if st.queue is not None:
+                self._stop_starving(st.queue, st)
         else:
             return True
         highest = pending.highest(st.queue_name)
@@ -434,15 +436,18 @@ class Scheduler(HolderIndex, Queues):
                 pending.pop(key, None)
             if isinstance(placed, int):
                 pool.starving.pop(0)
+                self._stop_starving(qs, st)
                 return True
             reason = placed
         assert reason is not None
-        if not _waits_for_room(reason):
+        if not waits_for_room(reason):
             # quota, affinity, a plugin...: room kept would not help it. The queue's walk
             # judges it next, like any other Run (and says why it waits).
             pool.starving.pop(0)
             if qs is not None and reason.code is WaitCode.QUOTA_EXCEEDED:
                 self._starving(st)  # the queue keeps its quota for it instead, if it can
+            elif qs is not None:
+                self._stop_starving(qs, st)
             return True
         self._note_wait(st, reason, out)
         pool.wait = WaitReason(
@@ -792,13 +797,6 @@ class Scheduler(HolderIndex, Queues):
             queues=sum(1 for qs in self._queues.values() if qs.queue is not None),
             gangs=len(self._gangs),
         )
-
-
-def _waits_for_room(reason: WaitReason) -> bool:
-    """Whether a Run waits for room on the pool's Pods (that others finishing frees)."""
-    if reason.code is WaitCode.WAITING_FOR_GANG:
-        return "fit now" in reason.message
-    return reason.code in (WaitCode.NO_CAPACITY, WaitCode.NO_AVAILABLE_POD)
 
 
 def _count(total: dict[str, int], capacity: Mapping[str, int], sign: int) -> None:
