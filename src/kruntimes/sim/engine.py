@@ -13,7 +13,7 @@ import itertools
 import math
 import random
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from attrs import evolve
@@ -42,6 +42,7 @@ ALWAYS_FRESH = math.inf
 Pod gets its last heartbeat back, so the core sees the silence as it would."""
 
 _START, _FINISH, _POD_READY, _POD_LOSS, _AGENT_CRASH, _AGENT_BACK, _AUTOSCALE = range(7)
+_PENDING = RunStatus()
 WAIT_SAMPLE = 2_000
 """At most this many waiting Runs are asked why they wait per sample; more are estimated."""
 
@@ -107,7 +108,7 @@ class Simulation:
         self._pending: Counter[str] = Counter()
         self._waiting: dict[RunKey, None] = {}
         """Pending Runs, in arrival order."""
-        self._specs: dict[tuple[object, ...], RunSpec] = {}
+        self._specs: dict[tuple[object, ...], tuple[object, RunSpec]] = {}
         self._names = 0
         self._pod_names = 0
         self._pod_seconds = 0.0
@@ -115,7 +116,8 @@ class Simulation:
         self._paid_pods = 0
         """Pods ready or starting: what the cluster pays for."""
         self._arrived = 0
-        self._wake: float | None = None
+        self._wake = math.inf
+        """The core's next timer (`Plan.next_wakeup`)."""
         self._must_cycle = False
         self._last_cycle = -math.inf
         self._statistics: Counter[str] = Counter()
@@ -188,11 +190,14 @@ class Simulation:
         next_progress = 0.0
         events = self._events
         inf = math.inf
+        interval = self.setup.cycle_interval
         while True:
             t = inf if nxt is None else nxt.at
             if events and events[0][0] < t:
                 t = events[0][0]
-            due = self._cycle_due()
+            due = self._wake  # inlined `_cycle_due`: this loop runs a few times per Run
+            if self._must_cycle:
+                due = min(due, max(self._last_cycle + interval, self.now))
             t = min(t, due)
             if t == inf or t > stop or (nxt is None and not self._flights and t >= horizon):
                 return
@@ -211,7 +216,7 @@ class Simulation:
             while events and events[0][0] <= t:
                 _, _, kind, payload = heapq.heappop(events)
                 self._handle(kind, payload)
-            if self._cycle_due() <= t:
+            if self._wake <= t or (self._must_cycle and self._last_cycle + interval <= t):
                 self._cycle(t)
 
     # ------------------------------------------------------------------ events
@@ -239,29 +244,24 @@ class Simulation:
             self._autoscale()
             self._push(self.now + self.setup.autoscale_every, _AUTOSCALE, None)
 
-    def _cycle_due(self) -> float:
-        """When the next cycle should run: a core timer, or news (spaced by `cycle_interval`)."""
-        due = math.inf if self._wake is None else self._wake
-        if self._must_cycle:
-            at = max(self._last_cycle + self.setup.cycle_interval, self.now)
-            due = min(due, at)
-        return due
-
     def _run_object(self, arrival: Arrival) -> Run:
         self._names += 1
-        fields = (arrival.runtime, arrival.queue, arrival.priority, _freeze(arrival.requests))
-        spec = self._specs.get(fields)
-        if spec is None:
+        # a workload's arrivals share one `requests` object: its id keys the cache (the
+        # object is kept in the value, so the id is not reused while cached)
+        fields = (arrival.runtime, arrival.queue, arrival.priority, id(arrival.requests))
+        cached = self._specs.get(fields)
+        if cached is None:
             requests = dict(arrival.requests) if arrival.requests else {"runs": 1}
-            spec = self._specs[fields] = RunSpec(
+            spec = RunSpec(
                 runtime=arrival.runtime,
                 resources=ResourceRequirements(requests=requests),
                 queue=arrival.queue,
                 priority=arrival.priority,
                 retry_policy=self.setup.retry,
             )
+            cached = self._specs[fields] = (arrival.requests, spec)
         meta = ObjectMeta(name=f"r{self._names}", namespace=self.setup.namespace)
-        return Run(metadata=meta, spec=spec)
+        return Run(metadata=meta, spec=cached[1], status=_PENDING)
 
     def _arrive(self, arrival: Arrival) -> None:
         run = self._run_object(arrival)
@@ -279,7 +279,7 @@ class Simulation:
         self._must_cycle = False
         self._last_cycle = now
         plan = self.scheduler.cycle(now)
-        self._wake = plan.next_wakeup
+        self._wake = math.inf if plan.next_wakeup is None else plan.next_wakeup
         for decision in plan.decisions:
             if type(decision) is Bind:
                 self._bind(decision)
@@ -287,7 +287,7 @@ class Simulation:
                 self._requeue(decision)
             elif type(decision) is Terminate:
                 self._terminate(decision)
-        if self._wake is not None and self._wake <= now:
+        if self._wake <= now:
             self._wake = math.nextafter(now, math.inf)
 
     def _bind(self, decision: Bind) -> None:
@@ -592,7 +592,3 @@ class Simulation:
     def statistics(self) -> dict[str, int]:
         """Counters of what the simulation did (Pods lost, agents crashed)."""
         return dict(self._statistics)
-
-
-def _freeze(requests: Mapping[str, int] | None) -> tuple[tuple[str, int], ...] | None:
-    return tuple(sorted(requests.items())) if requests else None
