@@ -182,3 +182,11 @@ def test_plugins_of_production_decide_placement() -> None:
     result = simulate(setup, rate=2.0, horizon=30.0, drain=0.0)
     assert result.runtimes["python"].busy_slot_seconds <= result.end + 1e-6  # one Pod only
     assert math.isfinite(result.latency.queueing.p99)
+
+
+def test_the_reaction_delay_is_the_floor_of_queueing() -> None:
+    result = simulate(SimSetup(pools=pools(50), reaction=Constant(0.01)))
+    # a Run arriving while a cycle is already due joins it: it waits less than the delay
+    assert 0.0 < result.latency.queueing.p50 <= 0.0101
+    assert result.latency.queueing.max <= 0.0101  # never more: the pool has room
+    assert result.extra["decisions"]["Bind"] == result.arrived

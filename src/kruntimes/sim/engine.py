@@ -32,6 +32,7 @@ from kruntimes.model import (
 )
 from kruntimes.plugin_manager import new_scheduler
 from kruntimes.sim.arrivals import Arrival
+from kruntimes.sim.distributions import Constant
 from kruntimes.sim.metrics import Metrics
 from kruntimes.sim.results import SimResult
 from kruntimes.sim.setup import PoolSpec, SimSetup
@@ -118,8 +119,10 @@ class Simulation:
         self._arrived = 0
         self._wake = math.inf
         """The core's next timer (`Plan.next_wakeup`)."""
-        self._must_cycle = False
+        self._cycle_at = math.inf
+        """When the next cycle for news runs (inf: no news since the last cycle)."""
         self._last_cycle = -math.inf
+        self._reaction = None if setup.reaction == Constant(0.0) else setup.reaction
         self._statistics: Counter[str] = Counter()
 
     # ------------------------------------------------------------------ entry point
@@ -190,15 +193,11 @@ class Simulation:
         next_progress = 0.0
         events = self._events
         inf = math.inf
-        interval = self.setup.cycle_interval
         while True:
             t = inf if nxt is None else nxt.at
             if events and events[0][0] < t:
                 t = events[0][0]
-            due = self._wake  # inlined `_cycle_due`: this loop runs a few times per Run
-            if self._must_cycle:
-                due = min(due, max(self._last_cycle + interval, self.now))
-            t = min(t, due)
+            t = min(t, self._wake, self._cycle_at)
             if t == inf or t > stop or (nxt is None and not self._flights and t >= horizon):
                 return
             while next_sample <= t:
@@ -216,7 +215,7 @@ class Simulation:
             while events and events[0][0] <= t:
                 _, _, kind, payload = heapq.heappop(events)
                 self._handle(kind, payload)
-            if self._wake <= t or (self._must_cycle and self._last_cycle + interval <= t):
+            if self._wake <= t or self._cycle_at <= t:
                 self._cycle(t)
 
     # ------------------------------------------------------------------ events
@@ -271,12 +270,20 @@ class Simulation:
         self._pending[arrival.runtime] += 1
         self._waiting[key] = None
         self.scheduler.run_upserted(run)
-        self._must_cycle = True
+        self._news()
 
     # ------------------------------------------------------------------ the core
 
+    def _news(self) -> None:
+        """Something changed that a cycle must see: the first change since the last cycle
+        sets when (after the `reaction` delay, no sooner than `cycle_interval` after the
+        last cycle); later ones join that cycle."""
+        if self._cycle_at == math.inf:
+            at = self.now if self._reaction is None else self.now + self._reaction.sample(self.rng)
+            self._cycle_at = max(at, self._last_cycle + self.setup.cycle_interval)
+
     def _cycle(self, now: float) -> None:
-        self._must_cycle = False
+        self._cycle_at = math.inf
         self._last_cycle = now
         plan = self.scheduler.cycle(now)
         self._wake = math.inf if plan.next_wakeup is None else plan.next_wakeup
@@ -317,7 +324,7 @@ class Simulation:
             self.scheduler.run_upserted(flight.run)
             if live and pod is not None:
                 pod.unclaimed.append(decision.run)
-            self._must_cycle = True
+            self._news()
             return
         self._claim(flight, decision.pod, decision.pod_uid)
 
@@ -374,7 +381,7 @@ class Simulation:
         self._pending[flight.run.spec.runtime] += 1
         self._waiting[key] = None
         self.scheduler.run_upserted(flight.run)
-        self._must_cycle = True
+        self._news()
 
     def _terminate(self, decision: Terminate) -> None:
         flight = self._flights[decision.run]
@@ -403,7 +410,7 @@ class Simulation:
         self._waiting.pop(key, None)
         self.scheduler.run_deleted(key)
         if self._waiting:  # freed room matters only to Runs waiting; else the next news will do
-            self._must_cycle = True
+            self._news()
         self.metrics.run_done(
             flight.run.spec.runtime,
             flight.arrived,
@@ -434,7 +441,7 @@ class Simulation:
         self._pods[name] = _PodSim(pod, spec, self.now)
         self._ready[spec.runtime] += 1
         self.scheduler.pod_upserted(pod)
-        self._must_cycle = True
+        self._news()
 
     def _remove_pod(self, name: str) -> _PodSim:
         self._pay(self.now)
@@ -442,7 +449,7 @@ class Simulation:
         pod = self._pods.pop(name)
         self._ready[pod.spec.runtime] -= 1
         self.scheduler.pod_deleted(pod.pod.key)
-        self._must_cycle = True
+        self._news()
         return pod
 
     def _start_pod(self, spec: PoolSpec) -> None:
@@ -523,7 +530,7 @@ class Simulation:
             waiting = self._flights.get(key)
             if waiting is not None and waiting.pod == name:
                 self._claim(waiting, name, pod.pod.uid)
-        self._must_cycle = True
+        self._news()
 
     def _autoscale(self) -> None:
         for spec in self.setup.pools:

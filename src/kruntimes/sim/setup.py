@@ -13,6 +13,7 @@ from kruntimes.sim.distributions import POD_STARTUP_DEFAULT, Constant, Distribut
 DISPATCH_DEFAULT = Constant(0.002)
 """Bind to start: a status write, its watch event and the agent's claim (embedded engine)."""
 AGENT_RESTART_DEFAULT = Constant(10.0)
+REACTION_DEFAULT = Constant(0.0)
 
 
 @frozen
@@ -81,9 +82,12 @@ class SimSetup:
 
     `dispatch` is the time from a bind to the agent starting the Run (the
     status write, the watch event and the agent's claim; measure it on your
-    engine: `benchmarks/local_dispatch.py`). `cycle_interval` spaces the
-    core's cycles (0: a cycle after every instant with news, like an idle
-    engine).
+    engine: `benchmarks/sim_validation.py` calibrates it). `reaction` is the
+    time from a change (a Run created or ended, a Pod added or lost) to the
+    scheduling cycle that sees it (the store's watch event, the loop's
+    wake-up); changes meanwhile join that cycle. `cycle_interval` spaces
+    cycles (0 with a zero `reaction`: a cycle at every instant with news,
+    an idealised idle engine).
     """
 
     pools: tuple[PoolSpec, ...]
@@ -92,6 +96,7 @@ class SimSetup:
     plugins: tuple[object, ...] = ()
     dispatch: Distribution = DISPATCH_DEFAULT
     cycle_interval: float = 0.0
+    reaction: Distribution = REACTION_DEFAULT
     retry: RetryPolicy = field(factory=RetryPolicy)
     failures: FailureModel = field(factory=FailureModel)
     namespace: str = "default"
