@@ -22,8 +22,8 @@ on `kruntimes.sim.Simulation`; the two latency distributions are compared.
   (`Empirical` of the bind -> start samples) and the per-execution overhead samples,
   (completed - started) - sleep: each simulated duration is the Run's sleep plus one
   overhead drawn from them (seeded; `--overhead median` adds their median to every Run
-  instead). The idle submit -> bind time is reported, not modelled (the simulator binds
-  at the arrival instant, and frees a slot the instant a Run ends).
+  instead). The idle submit -> bind samples are the simulator's `reaction` (`Empirical`):
+  the time from a change (a Run created, a Run ended) to the cycle that sees it.
 - **simulated**: `Simulation(SimSetup(pools=(PoolSpec("python", 2, capacity={"runs": 2}),),
   dispatch=...))` on the same arrivals: the instants are the engine's recorded
   `creationTimestamp`s (relative to the first), so the lateness of the real-time submitter
@@ -342,6 +342,7 @@ def simulate(
     setup = SimSetup(
         pools=(PoolSpec(RUNTIME, pods, capacity={"runs": capacity}),),
         dispatch=Empirical(calibration.dispatch),
+        reaction=Empirical(tuple(max(0.0, q) for q in calibration.idle_queueing)),
     )
     horizon = arrivals[-1].at + 1.0
     metrics = _Recording(bucket_seconds=max(horizon / 500.0, 1e-3))
