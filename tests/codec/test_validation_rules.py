@@ -597,6 +597,8 @@ ARRAY_RULES: list[tuple[str, Callable[[Doc], Any], str, str]] = [
      "status.array.completedIndexes", "(no overlaps)"),
     ("indexes length", _set("status.array.completedIndexes", "1," * 40_000 + "2"),
      "status.array.completedIndexes", "at most 65536 characters"),
+    ("name too long for its children", _set("metadata.name", "r" * 250), "metadata.name",
+     "must be at most 249 characters, got 250"),
 ]  # fmt: skip
 
 QUEUE_RULES: list[tuple[str, Callable[[Doc], Any], str, str]] = [

@@ -30,6 +30,7 @@ from kruntimes.model import (
     ArrayStatus,
     GangSpec,
     ObjectMeta,
+    Run,
     RunQueue,
     RunQueueSpec,
     RunQueueStatus,
@@ -124,6 +125,22 @@ def _array(array: ArraySpec) -> Iterator[FieldError]:
         rule = f"must be 1..{high} (at most completions), got {show(array.parallelism)}"
         if not 1 <= array.parallelism <= high:
             yield _E("spec.array.parallelism", rule)
+
+
+def array_name_rules(run: Run) -> Iterator[FieldError]:
+    """An array Run's children are named `<name>-<index>`: the longest must be a valid name too."""
+    array = run.spec.array
+    if array is None or array.completions < 1:
+        return
+    suffix = f"-{array.completions - 1}"
+    name = run.metadata.name
+    if name and len(name) + len(suffix) > limits.NAME_MAX:
+        yield _E(
+            "metadata.name",
+            f"is too long for an array of {array.completions}: its child Runs are named "
+            f"<name>{suffix[0]}<index>, so the name must be at most "
+            f"{limits.NAME_MAX - len(suffix)} characters, got {len(name)}",
+        )
 
 
 def array_status_rules(path: str, array: ArrayStatus) -> Iterator[FieldError]:

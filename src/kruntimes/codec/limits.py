@@ -152,6 +152,10 @@ LIMITS: tuple[Limit, ...] = (
     Limit("spec.array.parallelism", "1..`completions`"),
     Limit("spec.array, spec.gang", "mutually exclusive"),
     Limit(
+        "metadata.name (array Run)",
+        f"at most {NAME_MAX} characters with the longest child suffix `-<completions - 1>`",
+    ),
+    Limit(
         "status.array.completedIndexes, status.array.failedIndexes",
         f"ascending indexes and ranges like `1,3-5`, at most {ARRAY_INDEXES_MAX} characters",
     ),

@@ -31,7 +31,7 @@ from kruntimes.codec.checks import (
     within,
 )
 from kruntimes.codec.errors import FieldError
-from kruntimes.codec.extensions import admission_rules, array_status_rules
+from kruntimes.codec.extensions import admission_rules, array_name_rules, array_status_rules
 from kruntimes.codec.hooks import key_segment
 from kruntimes.codec.syntax import (
     dns_subdomain_problem,
@@ -67,6 +67,7 @@ def validate_run(run: Run) -> tuple[FieldError, ...]:
     """Every rule a Run breaks: metadata first, then spec, then status."""
     return (
         *metadata_rules(run.metadata),
+        *array_name_rules(run),
         *run_spec_rules(run.spec),
         *run_status_rules(run.status),
     )

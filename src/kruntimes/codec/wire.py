@@ -21,6 +21,7 @@ from kruntimes.codec.checks import metadata_rules
 from kruntimes.codec.converter import CONVERTER
 from kruntimes.codec.errors import FieldError, Invalid, ValidationError
 from kruntimes.codec.extensions import (
+    array_name_rules,
     run_queue_metadata_rules,
     run_queue_spec_rules,
     run_queue_status_rules,
@@ -92,6 +93,8 @@ def decode_run(document: Mapping[str, Any], *, strict: bool = False) -> Decoded[
     """A valid Run and the unknown fields of its wire dict, or `ValidationError`."""
     with _decoding(strict) as (errors, state):
         parts = _decode_document(document, RUN_KIND, _RUN, errors, state)
+        if not errors:  # rules across parts, once each part is valid
+            errors.extend(array_name_rules(Run(*parts)))
     return Decoded(Run(*parts), tuple(state.unknown))
 
 
