@@ -360,12 +360,12 @@ def test_parse_workload_full() -> None:
     ("spec", "expected"),
     [
         (
-            {"onoff": {"rate_on": "500/s", "mean_on": "10s", "mean_off": "50s"}},
+            {"onoff": {"rateOn": "500/s", "meanOn": "10s", "meanOff": "50s"}},
             OnOff(500.0, 0.0, 10.0, 50.0),
         ),
-        ({"diurnal": {"mean_rate": 100, "amplitude": 0.5}}, Diurnal(100.0, 0.5)),
+        ({"diurnal": {"meanRate": 100, "amplitude": 0.5}}, Diurnal(100.0, 0.5)),
         (
-            {"diurnal": {"mean_rate": 1, "amplitude": 1, "period": "1h", "peak_at": "30m"}},
+            {"diurnal": {"meanRate": 1, "amplitude": 1, "period": "1h", "peakAt": "30m"}},
             Diurnal(1.0, 1.0, 3600.0, 1800.0),
         ),
         ({"burst": {"count": 500, "at": "60s", "spread": "5s"}}, Burst(60.0, 500, 5.0)),
@@ -410,7 +410,7 @@ def minimal(**changes: object) -> dict[str, object]:
             "workloads[2].arrivals.poisson: expected a mapping like {rate: 200/s}",
         ),
         (
-            minimal(arrivals={"diurnal": {"mean_rate": 1, "amplitude": 2}}),
+            minimal(arrivals={"diurnal": {"meanRate": 1, "amplitude": 2}}),
             "workloads[2].arrivals.diurnal.amplitude: must be within 0..1",
         ),
         (

@@ -157,7 +157,7 @@ def test_the_baseline_with_a_pod_limit_queues_first_come_first_served() -> None:
     )
     assert capped.conserved
     assert capped.latency.queueing.p99 > free.latency.queueing.p99
-    assert max(capped.series.pods["one-pod-per-run"]) <= 5
+    assert max(capped.series.pods["python"]) <= 5
 
 
 def test_runs_still_in_flight_at_the_drain_limit_are_unfinished() -> None:

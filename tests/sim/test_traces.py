@@ -82,7 +82,7 @@ def test_csv_until_and_limit() -> None:
 
 
 def test_iso_timestamps_are_relative_to_the_first_row_and_reordered_in_the_window() -> None:
-    got = replay({"path": "calls_iso.csv", "runtime": "py", "reorder_window": "1s"})
+    got = replay({"path": "calls_iso.csv", "runtime": "py", "reorderWindow": "1s"})
     assert [(a.at, a.function, a.duration) for a in got] == [
         (0.0, "f1", 0.1),
         (1.5, "f1", 0.3),
@@ -95,7 +95,7 @@ def test_out_of_order_row_names_file_line_and_column() -> None:
     message = error({"path": "calls_iso.csv", "runtime": "py"})
     assert "calls_iso.csv, line 4, column 'timestamp'" in message
     assert "'2024-03-01T12:00:01.500Z' is 0.5 s earlier than a row already replayed" in message
-    assert "reorder_window (0 s)" in message
+    assert "reorderWindow (0 s)" in message
 
 
 def test_late_rows_can_be_dropped() -> None:
@@ -153,7 +153,7 @@ def test_gzip_trace(tmp_path: Path) -> None:
         ("at\n0\n", {}, "t.csv, line 1: no 'duration' column: add one or set trace.duration"),
         ("", {}, "t.csv, line 1: the file is empty"),
         ("at,duration\n0,1\n", {"runtime": None}, "no 'runtime' column"),
-        ("at,duration\n0,1\n", {"time_column": "t"}, "t.csv, line 1: missing column 't'"),
+        ("at,duration\n0,1\n", {"timeColumn": "t"}, "t.csv, line 1: missing column 't'"),
         ("at,runtime,duration\n0,,1\n", {"runtime": None}, "line 2, column 'runtime': empty"),
     ],
 )
@@ -191,15 +191,15 @@ def test_azure_2021_arrives_at_end_minus_duration_in_order() -> None:
 
 
 def test_azure_2021_runtime_by_app() -> None:
-    got = replay({**AZURE_2021, "runtime_by": "app"})
+    got = replay({**AZURE_2021, "runtimeBy": "app"})
     assert Counter(a.runtime for a in got) == {"fn-a1f3": 5, "fn-b7e0": 3}
 
 
 def test_azure_2021_row_beyond_the_window_is_an_error() -> None:
-    message = error({**AZURE_2021, "reorder_window": "3s"})
+    message = error({**AZURE_2021, "reorderWindow": "3s"})
     assert "azure2021.csv, line 8, column 'end_timestamp'" in message
     assert "the invocation starting at 5 (end_timestamp 75.000 - duration)" in message
-    assert "raise reorder_window, or set late: drop" in message
+    assert "raise reorderWindow, or set late: drop" in message
 
 
 def test_azure_2021_missing_column(tmp_path: Path) -> None:
@@ -240,7 +240,7 @@ def test_azure_2019_replays_each_minute_count() -> None:
 
 
 def test_azure_2019_durations_come_from_each_functions_percentiles() -> None:
-    got = replay({**AZURE_2019, "runtime_by": "trigger"})
+    got = replay({**AZURE_2019, "runtimeBy": "trigger"})
     by_runtime: dict[str, list[float]] = {}
     for a in got:
         by_runtime.setdefault(a.runtime, []).append(a.duration)
@@ -317,12 +317,12 @@ def test_azure_2019_minute_columns_are_checked(tmp_path: Path) -> None:
         ),
         ({"path": "calls.csv", "speedup": 0}, "workloads[1].trace.speedup: expected a number > 0"),
         (
-            {"path": "calls.csv", "runtime_by": "app"},
-            "workloads[1].trace.runtime_by: only for the Azure formats",
+            {"path": "calls.csv", "runtimeBy": "app"},
+            "workloads[1].trace.runtimeBy: only for the Azure formats",
         ),
         (
-            {**AZURE_2021, "runtime_by": "trigger"},
-            "workloads[1].trace.runtime_by: expected one of app, function, got 'trigger'",
+            {**AZURE_2021, "runtimeBy": "trigger"},
+            "workloads[1].trace.runtimeBy: expected one of app, function, got 'trigger'",
         ),
         (
             {"path": "azure2021.csv", "format": "azure-functions-2021"},

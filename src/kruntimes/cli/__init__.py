@@ -20,6 +20,7 @@ from kruntimes.cli._engine import down, up
 from kruntimes.cli._queues import delete
 from kruntimes.cli._runs import cancel, get, list_runs, logs, run
 from kruntimes.cli._runtimes import runtime, version
+from kruntimes.cli._simulate import simulate
 
 
 class _Krt(click.Group):
@@ -72,6 +73,7 @@ def cli(ctx: click.Context, kubeconfig: Path | None, context: str | None) -> Non
 
 for command in (up, down, apply, run, get, list_runs, logs, cancel, delete, runtime, version):
     cli.add_command(command)
+cli.add_command(simulate)
 
 
 def main() -> None:

@@ -30,8 +30,11 @@ from kruntimes.sim.distributions import (
 )
 from kruntimes.sim.engine import Simulation
 from kruntimes.sim.metrics import Metrics
+from kruntimes.sim.recommend import Recommendation, recommend
 from kruntimes.sim.report import compare_table, summary_table
 from kruntimes.sim.results import SimResult
+from kruntimes.sim.runner import ScenarioOutcome, run_scenario
+from kruntimes.sim.scenario import Scenario, ScenarioError, load_scenario
 from kruntimes.sim.setup import FailureModel, PoolSpec, SimSetup
 from kruntimes.sim.traces import TraceWorkload
 
@@ -53,6 +56,10 @@ __all__ = [
     "Periodic",
     "Poisson",
     "PoolSpec",
+    "Recommendation",
+    "Scenario",
+    "ScenarioError",
+    "ScenarioOutcome",
     "SimResult",
     "SimSetup",
     "Simulation",
@@ -60,8 +67,11 @@ __all__ = [
     "Uniform",
     "Workload",
     "compare_table",
+    "load_scenario",
     "merge",
     "one_pod_per_run",
+    "recommend",
+    "run_scenario",
     "scenario_arrivals",
     "summary_table",
 ]

@@ -516,23 +516,23 @@ def _parse_poisson(params: Mapping[Any, object], what: str) -> ArrivalProcess:
 
 
 def _parse_onoff(params: Mapping[Any, object], what: str) -> ArrivalProcess:
-    known = ("rate_on", "rate_off", "mean_on", "mean_off")
-    check_keys(params, what=what, known=known, required=("rate_on", "mean_on", "mean_off"))
-    rate_on = parse_rate(params["rate_on"], what=f"{what}.rate_on")
-    rate_off = parse_rate(params.get("rate_off", 0), what=f"{what}.rate_off")
-    mean_on = parse_seconds(params["mean_on"], what=f"{what}.mean_on")
-    mean_off = parse_seconds(params["mean_off"], what=f"{what}.mean_off")
+    known = ("rateOn", "rateOff", "meanOn", "meanOff")
+    check_keys(params, what=what, known=known, required=("rateOn", "meanOn", "meanOff"))
+    rate_on = parse_rate(params["rateOn"], what=f"{what}.rateOn")
+    rate_off = parse_rate(params.get("rateOff", 0), what=f"{what}.rateOff")
+    mean_on = parse_seconds(params["meanOn"], what=f"{what}.meanOn")
+    mean_off = parse_seconds(params["meanOff"], what=f"{what}.meanOff")
     return OnOff(rate_on, rate_off, mean_on, mean_off)
 
 
 def _parse_diurnal(params: Mapping[Any, object], what: str) -> ArrivalProcess:
-    known = ("mean_rate", "amplitude", "period", "peak_at")
-    check_keys(params, what=what, known=known, required=("mean_rate", "amplitude"))
+    known = ("meanRate", "amplitude", "period", "peakAt")
+    check_keys(params, what=what, known=known, required=("meanRate", "amplitude"))
     return Diurnal(
-        parse_rate(params["mean_rate"], what=f"{what}.mean_rate"),
+        parse_rate(params["meanRate"], what=f"{what}.meanRate"),
         _amplitude(params["amplitude"], what=f"{what}.amplitude"),
         parse_seconds(params.get("period", 86400.0), what=f"{what}.period"),
-        parse_seconds(params.get("peak_at", 0.0), what=f"{what}.peak_at"),
+        parse_seconds(params.get("peakAt", 0.0), what=f"{what}.peakAt"),
     )
 
 

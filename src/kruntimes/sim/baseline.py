@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 import math
 import random
+from collections import Counter
 from collections.abc import Callable, Iterable
 
 from kruntimes.sim.arrivals import Arrival
@@ -69,10 +70,13 @@ class _PodPerRun:
         self.startup = startup
         self.max_pods = max_pods
         self.rng = rng
-        self.events: list[tuple[float, int, int, tuple[str, float, float, float] | None]] = []
+        self.events: list[tuple[float, int, int, tuple[str, float, float, float]]] = []
         self.pod_free: list[float] = []
         """When each of the `max_pods` Pods frees, if capped."""
-        self.in_system = self.pods = self.running = self.arrived = self.seq = 0
+        self.in_system = self.arrived = self.seq = 0
+        self.pods: Counter[str] = Counter()
+        """Pods up (started or starting) per runtime."""
+        self.running: Counter[str] = Counter()
         self.paid = 0.0
         self.now = 0.0
         self.next_sample = 0.0
@@ -90,13 +94,12 @@ class _PodPerRun:
         self.paid += end - created
         self.in_system += 1
         self.arrived += 1
-        self._push(created, _CREATE)
-        self._push(started, _START)
-        self._push(end, _END, (arrival.runtime, at, ready, started))
+        run = (arrival.runtime, at, ready, started)
+        self._push(created, _CREATE, run)
+        self._push(started, _START, run)
+        self._push(end, _END, run)
 
-    def _push(
-        self, at: float, kind: int, run: tuple[str, float, float, float] | None = None
-    ) -> None:
+    def _push(self, at: float, kind: int, run: tuple[str, float, float, float]) -> None:
         self.seq += 1
         heapq.heappush(self.events, (at, self.seq, kind, run))
 
@@ -107,15 +110,14 @@ class _PodPerRun:
             at, _, kind, run = heapq.heappop(events)
             self._sample_until(at)
             self.now = at
+            runtime, arrived, ready, started = run
             if kind == _CREATE:
-                self.pods += 1
+                self.pods[runtime] += 1
             elif kind == _START:
-                self.running += 1
+                self.running[runtime] += 1
             else:
-                assert run is not None
-                runtime, arrived, ready, started = run
-                self.running -= 1
-                self.pods -= 1
+                self.running[runtime] -= 1
+                self.pods[runtime] -= 1
                 self.in_system -= 1
                 self.metrics.run_done(runtime, arrived, ready, started, at, "Succeeded", False, 1)
         if until != math.inf:
@@ -128,12 +130,12 @@ class _PodPerRun:
             self.next_sample += bucket
 
     def sample(self, at: float) -> None:
-        waiting = self.in_system - self.running
+        waiting = self.in_system - sum(self.running.values())
         self.metrics.sample(
             at,
             in_system=self.in_system,
             waiting={"PodStarting": waiting} if waiting else {},
-            busy={SYSTEM: float(self.running)},
-            slots={SYSTEM: float(self.pods)},
-            pods={SYSTEM: self.pods},
+            busy={rt: float(n) for rt, n in self.running.items()},
+            slots={rt: float(n) for rt, n in self.pods.items()},
+            pods=dict(self.pods),
         )

@@ -8,7 +8,7 @@ common distributions, goes straight to the `random.Random` method.
 
 Scenario files (YAML, already loaded) write a distribution as a number of seconds or a
 Go duration (`"250ms"`), meaning a constant, or as a mapping with one key naming the
-distribution: see `parse_distribution` and docs/sim-workloads.md.
+distribution: see `parse_distribution` and docs/simulator-workloads.md.
 """
 
 from __future__ import annotations

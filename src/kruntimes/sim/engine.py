@@ -91,7 +91,15 @@ class Simulation:
         scheduler_factory: Callable[[SimSetup], Scheduler] | None = None,
     ) -> None:
         self.setup = setup
-        self.rng = random.Random(f"kruntimes-sim:{seed}")
+        # one generator per purpose: policies compared on one seed see the same Pod losses
+        # and the same failed attempts, whatever they decide
+        rngs = {
+            name: random.Random(f"kruntimes-sim:{seed}:{name}")
+            for name in ("reaction", "dispatch", "startup", "failures", "outcomes")
+        }
+        self._rng_reaction, self._rng_dispatch = rngs["reaction"], rngs["dispatch"]
+        self._rng_startup, self._rng_failures = rngs["startup"], rngs["failures"]
+        self._rng_outcomes = rngs["outcomes"]
         self.scheduler = (
             scheduler_factory(setup)
             if scheduler_factory is not None
@@ -149,7 +157,7 @@ class Simulation:
         stop = horizon + (max(horizon, 3600.0) if drain is None else drain)
         self._prepare()
         self._loop(iter(arrivals), horizon, stop, progress)
-        end = min(self.now, stop)
+        end = min(max(self.now, horizon), stop)  # observed until the horizon at least
         metrics.arrived(self._arrived)
         self._pay(end)
         self._sample(end)
@@ -279,7 +287,11 @@ class Simulation:
         sets when (after the `reaction` delay, no sooner than `cycle_interval` after the
         last cycle); later ones join that cycle."""
         if self._cycle_at == math.inf:
-            at = self.now if self._reaction is None else self.now + self._reaction.sample(self.rng)
+            at = (
+                self.now
+                if self._reaction is None
+                else self.now + self._reaction.sample(self._rng_reaction)
+            )
             self._cycle_at = max(at, self._last_cycle + self.setup.cycle_interval)
 
     def _cycle(self, now: float) -> None:
@@ -309,7 +321,7 @@ class Simulation:
             flight.bound = self.now
             flight.warm = pod.ready_at <= flight.arrived
         flight.pod = decision.pod
-        start = self.now + self.setup.dispatch.sample(self.rng)
+        start = self.now + self.setup.dispatch.sample(self._rng_dispatch)
         self._push(start, _START, (decision, flight.token))
 
     def _start(self, decision: Bind, token: int) -> None:
@@ -352,7 +364,7 @@ class Simulation:
         if flight is None or flight.token != token:
             return  # the execution was lost
         failures = self.setup.failures
-        if failures.run_failure and self.rng.random() < failures.run_failure:
+        if failures.run_failure and self._rng_outcomes.random() < failures.run_failure:
             self._attempt_failed(flight, FailureReason.RUNTIME_ERROR)
             return
         self._end(flight, Phase.SUCCEEDED)
@@ -456,7 +468,7 @@ class Simulation:
         self._pay(self.now)
         self._paid_pods += 1
         self._starting[spec.runtime] += 1
-        self._push(self.now + spec.startup.sample(self.rng), _POD_READY, spec.runtime)
+        self._push(self.now + spec.startup.sample(self._rng_startup), _POD_READY, spec.runtime)
 
     def _pay(self, t: float) -> None:
         """Count Pod-seconds up to `t`; called before the number of Pods changes."""
@@ -475,13 +487,15 @@ class Simulation:
 
     def _next_failure(self, rate_per_pod_hour: float, kind: int) -> None:
         pods = max(len(self._pods), 1)
-        self._push(self.now + self.rng.expovariate(rate_per_pod_hour * pods / 3600.0), kind, None)
+        self._push(
+            self.now + self._rng_failures.expovariate(rate_per_pod_hour * pods / 3600.0), kind, None
+        )
 
     def _victim(self) -> _PodSim | None:
         if not self._pods:
             return None
         names = sorted(self._pods)  # sorted: the same seed picks the same Pod
-        return self._pods[names[self.rng.randrange(len(names))]]
+        return self._pods[names[self._rng_failures.randrange(len(names))]]
 
     def _lose_pod(self) -> None:
         self._next_failure(self.setup.failures.pod_loss_per_hour, _POD_LOSS)
@@ -511,7 +525,7 @@ class Simulation:
         self._lose_executions(victim)
         victim.pod = evolve(victim.pod, heartbeat=self.now)
         self.scheduler.pod_upserted(victim.pod)
-        back = self.now + self.setup.failures.agent_restart.sample(self.rng)
+        back = self.now + self.setup.failures.agent_restart.sample(self._rng_failures)
         self._push(back, _AGENT_BACK, victim.pod.name)
 
     def _agent_back(self, name: str) -> None:

@@ -51,8 +51,9 @@ def format_count(n: float) -> str:
     return f"{n:,.1f}" if abs(n) >= 100 else f"{n:.3g}"
 
 
-# (row label, value, formatter); a value of None shows as "—".
-_Row = tuple[str, Callable[[SimResult], float | None], Callable[[float], str]]
+# (row label, value, formatter, whether a ratio of two values means something);
+# a value of None shows as "—".
+_Row = tuple[str, Callable[[SimResult], float | None], Callable[[float], str], bool]
 
 
 def _latency(kind: str, stat: str) -> Callable[[SimResult], float | None]:
@@ -64,22 +65,29 @@ def _latency(kind: str, stat: str) -> Callable[[SimResult], float | None]:
 
 
 ROWS: tuple[_Row, ...] = (
-    ("Runs arrived", lambda r: r.arrived, format_count),
-    ("completed (Succeeded)", lambda r: r.succeeded, format_count),
-    ("ended otherwise", lambda r: r.failed, format_count),
-    ("unfinished at end", lambda r: r.unfinished_total, format_count),
-    ("queueing p50", _latency("queueing", "p50"), format_seconds),
-    ("queueing p99", _latency("queueing", "p99"), format_seconds),
-    ("dispatch p50", _latency("dispatch", "p50"), format_seconds),
-    ("dispatch p99", _latency("dispatch", "p99"), format_seconds),
-    ("end-to-end p50", _latency("end_to_end", "p50"), format_seconds),
-    ("end-to-end p99", _latency("end_to_end", "p99"), format_seconds),
-    ("end-to-end p99.9", _latency("end_to_end", "p999"), format_seconds),
-    ("warm-hit rate", lambda r: r.warm_hit_rate if r.binds else None, format_percent),
-    ("utilisation", lambda r: r.utilisation, format_percent),
-    ("Pod-seconds (cost)", lambda r: r.pod_seconds, format_count),
-    ("throughput (Runs/s)", lambda r: r.throughput, format_count),
-    ("Little's law error", lambda r: r.littles_law.relative_error, format_percent),
+    ("Runs arrived", lambda r: r.arrived, format_count, True),
+    ("completed (Succeeded)", lambda r: r.succeeded, format_count, True),
+    ("ended otherwise", lambda r: r.failed, format_count, True),
+    ("unfinished at end", lambda r: r.unfinished_total, format_count, True),
+    ("queueing p50", _latency("queueing", "p50"), format_seconds, True),
+    ("queueing p99", _latency("queueing", "p99"), format_seconds, True),
+    ("dispatch p50", _latency("dispatch", "p50"), format_seconds, True),
+    ("dispatch p99", _latency("dispatch", "p99"), format_seconds, True),
+    ("end-to-end p50", _latency("end_to_end", "p50"), format_seconds, True),
+    ("end-to-end p99", _latency("end_to_end", "p99"), format_seconds, True),
+    ("end-to-end p99.9", _latency("end_to_end", "p999"), format_seconds, True),
+    ("warm-hit rate", lambda r: r.warm_hit_rate if r.binds else None, format_percent, True),
+    ("utilisation", lambda r: r.utilisation, format_percent, True),
+    ("Pod-seconds", lambda r: r.pod_seconds, format_count, True),
+    # the cost to compare: a Pod of 8 slots is about 8 one-Run Pods' worth of resources
+    (
+        "slot-seconds (cost)",
+        lambda r: sum(s.slot_seconds for s in r.runtimes.values()),
+        format_count,
+        True,
+    ),
+    ("throughput (Runs/s)", lambda r: r.throughput, format_count, True),
+    ("Little's law error", lambda r: r.littles_law.relative_error, format_percent, False),
 )
 
 
@@ -104,12 +112,12 @@ def summary_table(result: SimResult, *, baseline: SimResult | None = None) -> Ta
     if baseline is not None:
         table.add_column(baseline.system, justify="right")
         table.add_column(f"{result.system} / {baseline.system}", justify="right")
-    for label, get, fmt in ROWS:
+    for label, get, fmt, comparable in ROWS:
         value = get(result)
         cells = [label, _cell(value, fmt)]
         if baseline is not None:
             base = get(baseline)
-            cells += [_cell(base, fmt), _ratio(value, base)]
+            cells += [_cell(base, fmt), _ratio(value, base) if comparable else "—"]
         table.add_row(*cells)
     return table
 
@@ -124,11 +132,11 @@ def compare_table(results: Mapping[str, SimResult]) -> Table:
         table.add_column(name, justify="right")
     if len(names) == 2:
         table.add_column(f"{names[1]} / {names[0]}", justify="right")
-    for label, get, fmt in ROWS:
+    for label, get, fmt, comparable in ROWS:
         values = [get(results[name]) for name in names]
         cells = [label, *(_cell(v, fmt) for v in values)]
         if len(names) == 2:
-            cells.append(_ratio(values[1], values[0]))
+            cells.append(_ratio(values[1], values[0]) if comparable else "—")
         table.add_row(*cells)
     return table
 

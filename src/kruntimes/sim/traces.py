@@ -325,8 +325,8 @@ class TraceWorkload:
             shown = f"the invocation starting at {start:g} (end_timestamp {cell} - duration)"
         return (
             f"{shown} is {behind * self.speedup:g} s earlier than a row already replayed: "
-            f"rows must be in time order within trace.reorder_window ({self._window:g} s); "
-            f"sort the file, raise reorder_window, or set late: drop"
+            f"rows must be in time order within trace.reorderWindow ({self._window:g} s); "
+            f"sort the file, raise reorderWindow, or set late: drop"
         )
 
     def _time_label(self) -> str:
@@ -720,14 +720,14 @@ _TRACE_KEYS = (
     "format",
     "durations",
     "runtime",
-    "runtime_by",
+    "runtimeBy",
     "duration",
     "speedup",
     "start",
     "limit",
-    "reorder_window",
+    "reorderWindow",
     "late",
-    "time_column",
+    "timeColumn",
     "requests",
     "queue",
     "priority",
@@ -796,28 +796,28 @@ def parse_trace(spec: object, *, what: str, base_dir: Path) -> TraceWorkload:
         kwargs["runtime"] = _text(t["runtime"], what=f"{what}.runtime")
     elif fmt != "csv":
         raise ValueError(f"{what}: missing 'runtime' (the runtime, or runtime-name prefix)")
-    if "runtime_by" in t:
+    if "runtimeBy" in t:
         if fmt == "csv":
             raise ValueError(
-                f"{what}.runtime_by: only for the Azure formats; a csv trace can have a "
+                f"{what}.runtimeBy: only for the Azure formats; a csv trace can have a "
                 f"'runtime' column"
             )
         kwargs["runtime_by"] = _choice(
-            t["runtime_by"], what=f"{what}.runtime_by", choices=_RUNTIME_BY[fmt]
+            t["runtimeBy"], what=f"{what}.runtimeBy", choices=_RUNTIME_BY[fmt]
         )
     if "duration" in t:
         kwargs["duration"] = parse_distribution(t["duration"], what=f"{what}.duration")
     if "speedup" in t:
         kwargs["speedup"] = _positive_number(t["speedup"], what=f"{what}.speedup")
-    for key in ("start", "reorder_window"):
+    for key, attr in (("start", "start"), ("reorderWindow", "reorder_window")):
         if key in t:
-            kwargs[key] = parse_seconds(t[key], what=f"{what}.{key}")
+            kwargs[attr] = parse_seconds(t[key], what=f"{what}.{key}")
     if "limit" in t:
         kwargs["limit"] = _int(t["limit"], what=f"{what}.limit", minimum=0)
     if "late" in t:
         kwargs["late"] = _choice(t["late"], what=f"{what}.late", choices=("error", "drop"))
-    if "time_column" in t:
-        kwargs["time_column"] = _text(t["time_column"], what=f"{what}.time_column")
+    if "timeColumn" in t:
+        kwargs["time_column"] = _text(t["timeColumn"], what=f"{what}.timeColumn")
     if "requests" in t:
         kwargs["requests"] = parse_requests(t["requests"], what=f"{what}.requests")
     if t.get("queue") is not None:
