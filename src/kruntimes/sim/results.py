@@ -88,8 +88,28 @@ class Latencies:
     end_to_end: LatencySummary = LatencySummary()
 
 
+class _Outcomes:
+    """What `RuntimeStats` and `SimResult` derive from their counts alike."""
+
+    outcomes: Mapping[str, int]
+    binds: int
+    warm_binds: int
+
+    @property
+    def ended(self) -> int:
+        return sum(self.outcomes.values())
+
+    @property
+    def succeeded(self) -> int:
+        return self.outcomes.get(SUCCEEDED, 0)
+
+    @property
+    def warm_hit_rate(self) -> float:
+        return self.warm_binds / self.binds if self.binds else 0.0
+
+
 @frozen
-class RuntimeStats:
+class RuntimeStats(_Outcomes):
     """What happened to the Runs of one runtime, and to its Pods."""
 
     arrived: int = 0
@@ -106,18 +126,6 @@ class RuntimeStats:
     mean_pods: float = 0.0
     """Time-weighted mean of ready Pods over [0, end]."""
     max_pods: int = 0
-
-    @property
-    def ended(self) -> int:
-        return sum(self.outcomes.values())
-
-    @property
-    def succeeded(self) -> int:
-        return self.outcomes.get(SUCCEEDED, 0)
-
-    @property
-    def warm_hit_rate(self) -> float:
-        return self.warm_binds / self.binds if self.binds else 0.0
 
 
 @frozen
@@ -160,7 +168,7 @@ class LittlesLaw:
 
 
 @frozen
-class SimResult:
+class SimResult(_Outcomes):
     """Everything one simulation run reports."""
 
     scenario: str
@@ -188,14 +196,6 @@ class SimResult:
     # ------------------------------------------------------------------ derived
 
     @property
-    def ended(self) -> int:
-        return sum(self.outcomes.values())
-
-    @property
-    def succeeded(self) -> int:
-        return self.outcomes.get(SUCCEEDED, 0)
-
-    @property
     def failed(self) -> int:
         """Ended Runs that did not succeed (Failed, Timeout, Cancelled, ...)."""
         return self.ended - self.succeeded
@@ -208,10 +208,6 @@ class SimResult:
     def conserved(self) -> bool:
         """arrived == ended + unfinished."""
         return self.arrived == self.ended + self.unfinished_total
-
-    @property
-    def warm_hit_rate(self) -> float:
-        return self.warm_binds / self.binds if self.binds else 0.0
 
     @property
     def throughput(self) -> float:
