@@ -151,10 +151,9 @@ def quota_verdict(
 
     A Run refused within its queue's own quota is recorded in `qs.owed`.
     """
-    if qs.queue is None:
+    quota = qs.quota  # `qs.queue.spec.quota`, or nothing while the RunQueue does not exist
+    if not quota:
         return None
-    spec = qs.queue.spec
-    quota = spec.quota
     cohort = qs.cohort
     usage = qs.usage
     for name, amount in request:
@@ -164,41 +163,53 @@ def quota_verdict(
         if limit is None:
             continue
         after = usage.get(name, 0) + amount
-        if cohort is None:
-            if after > limit:
-                return _over(qs, name, amount, limit)
-            continue
-        if cohort.usage.get(name, 0) + amount > cohort.quota.get(name, 0):
-            if after <= limit:
-                if run is not None:
-                    qs.owed.add(run)
-                return WaitReason(
-                    WaitCode.QUOTA_EXCEEDED,
-                    f"queue {qs.name} is within its quota of {name} ({limit}) but cohort "
-                    f"{cohort.key[1]} {LENT_OUT}; it returns as the borrowing Runs finish",
-                )
+        if after <= limit and (
+            cohort is None or cohort.usage.get(name, 0) + amount <= cohort.quota.get(name, 0)
+        ):
+            continue  # within its own quota, which the cohort has not lent out: every bind
+        reason = _quota_refusal(qs, name, amount, limit, run)
+        if reason is not None:
+            return reason
+    return None
+
+
+def _quota_refusal(
+    qs: QueueState, name: str, amount: int, limit: int, run: tuple[str, str] | None
+) -> WaitReason | None:
+    """`quota_verdict` for one resource that is over the queue's quota, or that its cohort
+    lent out: None if the queue may borrow it."""
+    after = qs.usage.get(name, 0) + amount
+    cohort = qs.cohort
+    if cohort is None:
+        return _over(qs, name, amount, limit)
+    if cohort.usage.get(name, 0) + amount > cohort.quota.get(name, 0):
+        if after <= limit:
+            if run is not None:
+                qs.owed.add(run)
             return WaitReason(
                 WaitCode.QUOTA_EXCEEDED,
-                f"queue {qs.name} is at its quota of {name} ({limit}) and cohort "
-                f"{cohort.key[1]} has none idle to lend; the Run needs {amount}",
+                f"queue {qs.name} is within its quota of {name} ({limit}) but cohort "
+                f"{cohort.key[1]} {LENT_OUT}; it returns as the borrowing Runs finish",
             )
-        if after > limit:
-            borrowing_limit = spec.borrowing_limit
-            cap = None if borrowing_limit is None else borrowing_limit.get(name)
-            if cap is not None and after - limit > cap:
-                return _over(qs, name, amount, limit, borrowing=cap)
-            owed = [
-                m.name
-                for m in cohort.members.values()
-                if (m.owed or m.starving is not None) and m is not qs
-            ]
-            if owed:
-                return WaitReason(
-                    WaitCode.QUOTA_EXCEEDED,
-                    f"queue {qs.name} is at its quota of {name} ({limit}) and may not borrow "
-                    f"while queue {sorted(owed)[0]} of cohort {cohort.key[1]} waits for "
-                    "its own quota",
-                )
+        return WaitReason(
+            WaitCode.QUOTA_EXCEEDED,
+            f"queue {qs.name} is at its quota of {name} ({limit}) and cohort "
+            f"{cohort.key[1]} has none idle to lend; the Run needs {amount}",
+        )
+    assert qs.queue is not None  # it has a quota
+    borrowing_limit = qs.queue.spec.borrowing_limit
+    cap = None if borrowing_limit is None else borrowing_limit.get(name)
+    if cap is not None and after - limit > cap:
+        return _over(qs, name, amount, limit, borrowing=cap)
+    members = cohort.members.values()
+    owed = [m.name for m in members if (m.owed or m.starving is not None) and m is not qs]
+    if owed:
+        return WaitReason(
+            WaitCode.QUOTA_EXCEEDED,
+            f"queue {qs.name} is at its quota of {name} ({limit}) and may not borrow "
+            f"while queue {sorted(owed)[0]} of cohort {cohort.key[1]} waits for "
+            "its own quota",
+        )
     return None
 
 

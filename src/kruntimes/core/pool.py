@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import itertools
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -176,6 +177,13 @@ class ShareHeap:
         self._version[name] = version
         heapq.heappush(self._heap, (share, name, version))
 
+    def update(self, name: str, share: float) -> None:
+        """`push` the queue's new share if it is ranked here (else nothing)."""
+        version = self._version.get(name)
+        if version is not None:
+            self._version[name] = version = version + 1
+            heapq.heappush(self._heap, (share, name, version))
+
     def pop(self) -> str | None:
         """The queue with the lowest share, off the heap (`push` it back with its new share)."""
         heap = self._heap
@@ -204,60 +212,68 @@ class ShareHeap:
 class PoolPending:
     """A pool's pending Runs: one `PendingQueue` per RunQueue name ("" with admission off)."""
 
-    __slots__ = ("_queue_of", "added", "queues")
+    __slots__ = ("_runs", "_walks", "added", "queues")
 
     def __init__(self) -> None:
         self.queues: dict[str, PendingQueue] = {}
-        self._queue_of: dict[RunKey, str] = {}
+        self._runs: dict[RunKey, RunState] = {}
         self.added: list[str] = []
         """Queues that got their first pending Run here since the last admitted cycle."""
+        self._walks = 0
 
     def __len__(self) -> int:
-        return len(self._queue_of)
+        return len(self._runs)
 
     def __bool__(self) -> bool:
-        return bool(self._queue_of)
+        return bool(self._runs)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._queue_of
+        return key in self._runs
 
     def __setitem__(self, key: RunKey, st: RunState) -> None:
+        old = self._runs.get(key)
+        if old is not None:
+            if old.queue_name == st.queue_name and old.priority == st.priority:
+                self.queues[old.queue_name].replace(old, st)  # keeps its place
+                self._runs[key] = st
+                return
+            del self[key]
         name = st.queue_name
         sub = self.queues.get(name)
         if sub is None:
             sub = self.queues[name] = PendingQueue()
             self.added.append(name)
-        sub[key] = st
-        self._queue_of[key] = name
+        sub.add(st)
+        self._runs[key] = st
 
     def __delitem__(self, key: RunKey) -> None:
-        name = self._queue_of.pop(key)
-        sub = self.queues[name]
-        del sub[key]
-        if not sub:
+        st = self._runs.pop(key)
+        name = st.queue_name
+        if self.queues[name].remove(st):
             del self.queues[name]
 
     def discard(self, keys: list[RunKey]) -> None:
         """Remove these keys, those still here (a cycle's binds, at its end)."""
-        queue_of = self._queue_of
+        runs = self._runs
         queues = self.queues
         for key in keys:
-            name = queue_of.pop(key, None)
-            if name is not None:
-                sub = queues[name]
-                del sub[key]
-                if not sub:
+            st = runs.pop(key, None)
+            if st is not None:
+                name = st.queue_name
+                if queues[name].remove(st):
                     del queues[name]
 
     def pop(self, key: RunKey, default: RunState | None = None) -> RunState | None:
-        name = self._queue_of.get(key)
-        if name is None:
+        st = self._runs.get(key)
+        if st is None:
             return default
-        st = self.queues[name].pop(key)
-        del self._queue_of[key]
-        if not self.queues[name]:
-            del self.queues[name]
+        del self[key]
         return st
+
+    def begin_walk(self) -> int:
+        """A new mark for `PendingQueue.walk`: every queue's walk starts again at its head."""
+        self._walks += 1
+        return self._walks
 
     def values(self) -> Iterable[RunState]:
         """Queue by queue (in name order), each in placement order; do not change meanwhile."""
@@ -278,70 +294,191 @@ class PoolPending:
         return max(levels) if levels else None
 
 
+_SLACK = 64
+"""Holes a level keeps before it is trimmed or compacted (besides one per Run)."""
+_PAST_THE_END = sys.maxsize
+"""`PendingQueue._at` once a walk went past the last Run."""
+
+
+class _Level:
+    """The Runs of one priority of a `PendingQueue`, in arrival order.
+
+    A Run that leaves leaves a hole (None) rather than shifting the others, so
+    removal is O(1) and a walk's position stays valid. Holes at the front are
+    stepped over once (`head`); the list is trimmed or compacted when holes
+    outnumber Runs, so each hole costs O(1) amortized.
+    """
+
+    __slots__ = ("base", "head", "live", "priority", "runs")
+
+    def __init__(self, priority: int) -> None:
+        self.priority = priority
+        self.runs: list[RunState | None] = []
+        self.base = 0
+        """The position (`RunState.pending_at`) of `runs[0]`: trimming the front keeps
+        positions."""
+        self.head = 0
+        """Index in `runs` of the first Run: only holes before it."""
+        self.live = 0
+
+    def entries(self) -> Iterator[RunState]:
+        runs = self.runs
+        head = self.head
+        if len(runs) - head == self.live:
+            return itertools.islice(runs, head, None) if head else iter(runs)  # type: ignore[arg-type]
+        return filter(None, itertools.islice(runs, head, None))
+
+
+_NOWHERE = _Level(0)
+"""`PendingQueue._at_level` before its first walk."""
+
+
 class PendingQueue:
     """Pending Runs in placement order: priority descending, then arrival (FIFO).
 
-    One dict per priority level, so the common case (one level) costs what a
-    plain dict does; a Run's priority (`RunState.priority`) is fixed when the
-    core first sees it, so it never moves level.
+    One `_Level` per priority; a Run's priority (`RunState.priority`) is fixed
+    when the core first sees it, so it never moves level. `walk` gives a
+    cycle's Runs one at a time from a position kept here (no iterator objects:
+    with 1,000 queues a cycle starts a walk per queue, and iterators kept alive
+    for the cycle cost the garbage collector a pass every few hundred binds).
     """
 
-    __slots__ = ("_descending", "_levels", "_order", "_where")
+    __slots__ = ("_at", "_at_level", "_descending", "_first", "_levels", "_mark", "_order")
 
     def __init__(self) -> None:
-        self._levels: dict[int, dict[RunKey, RunState]] = {}
+        self._levels: dict[int, _Level] = {}
         self._order: list[int] = []
         """Priorities present, as negatives in ascending order (highest priority first)."""
         self._descending: list[int] = []
         """The same priorities, as they are (highest first)."""
-        self._where: dict[RunKey, int] = {}
+        self._first: _Level | None = None
+        """The level of the highest priority."""
+        self._mark = 0
+        """The walk `_at_level` and `_at` belong to (`PoolPending.begin_walk`)."""
+        self._at_level = _NOWHERE
+        self._at = -1
+        """Index in `_at_level.runs` of the Run the walk gave last."""
 
     def __len__(self) -> int:
-        return len(self._where)
+        return sum(level.live for level in self._levels.values())
 
     def __bool__(self) -> bool:
-        return bool(self._where)
+        return bool(self._levels)
 
-    def __contains__(self, key: object) -> bool:
-        return key in self._where
-
-    def __setitem__(self, key: RunKey, st: RunState) -> None:
+    def add(self, st: RunState) -> None:
+        """Queue `st` behind the Runs of its priority."""
         priority = st.priority
         level = self._levels.get(priority)
         if level is None:
-            level = self._levels[priority] = {}
+            level = self._levels[priority] = _Level(priority)
             at = bisect.bisect(self._order, -priority)
             self._order.insert(at, -priority)
             self._descending.insert(at, priority)
-        level[key] = st
-        self._where[key] = priority
+            if not at:
+                self._first = level
+        runs = level.runs
+        st.pending_at = level.base + len(runs)
+        runs.append(st)
+        level.live += 1
 
-    def __delitem__(self, key: RunKey) -> None:
-        priority = self._where.pop(key)
+    def replace(self, old: RunState, st: RunState) -> None:
+        """`st` takes the place of `old` (a new state of the same Run, same priority)."""
+        level = self._levels[old.priority]
+        level.runs[old.pending_at - level.base] = st
+        st.pending_at = old.pending_at
+
+    def remove(self, st: RunState) -> bool:
+        """Take `st` out of the queue (it is in it); True if the queue is empty now."""
+        priority = st.priority
         level = self._levels[priority]
-        del level[key]
-        if not level:
+        runs = level.runs
+        index = st.pending_at - level.base
+        runs[index] = None
+        live = level.live - 1
+        level.live = live
+        if not live:
             del self._levels[priority]
             at = self._order.index(-priority)
             del self._order[at]
             del self._descending[at]
+            if not at:
+                self._first = self._levels[self._descending[0]] if self._descending else None
+            return not self._levels
+        head = level.head
+        if index == head:
+            head += 1
+            while runs[head] is None:
+                head += 1
+            if head > live + _SLACK:  # trim the front: positions stay, `base` moves
+                del runs[:head]
+                level.base += head
+                if self._at_level is level:
+                    self._at = max(self._at - head, -1)
+                head = 0
+            level.head = head
+        elif len(runs) - head - live > live + _SLACK:
+            self._compact(level)
+        return False
 
-    def pop(self, key: RunKey, default: RunState | None = None) -> RunState | None:
-        priority = self._where.get(key)
-        if priority is None:
-            return default
-        st = self._levels[priority][key]
-        del self[key]
-        return st
+    def _compact(self, level: _Level) -> None:
+        """Drop the holes of `level`: its Runs get new positions (and a walk in it, too)."""
+        runs = level.runs
+        if self._at_level is level and self._at < len(runs):
+            given = itertools.islice(runs, self._at + 1)  # the walk is past these
+            self._at = sum(1 for st in given if st is not None) - 1
+        kept = [st for st in runs if st is not None]
+        for position, st in enumerate(kept):
+            st.pending_at = position
+        level.runs = kept  # type: ignore[assignment]
+        level.base = 0
+        level.head = 0
+
+    def walk(self, mark: int) -> RunState | None:
+        """The next Run of walk `mark`: the head first, then the Run after the one given last,
+        None past the end. A new mark starts a new walk; the queue must not change while
+        a walk goes on (binds leave it at the end of the cycle)."""
+        if self._mark == mark:
+            index = self._at + 1
+            runs = self._at_level.runs
+            if index < len(runs):
+                st = runs[index]
+                if st is not None:
+                    self._at = index
+                    return st
+            return self._walk_on(self._at_level, index)
+        self._mark = mark
+        level = self._first
+        if level is None:
+            return None
+        self._at_level = level
+        self._at = index = level.head
+        return level.runs[index]  # never a hole (`remove` moves `head` on)
+
+    def _walk_on(self, level: _Level, index: int) -> RunState | None:
+        """`walk` past holes, and on to the next levels."""
+        while True:
+            runs = level.runs
+            for at in range(max(index, level.head), len(runs)):
+                st = runs[at]
+                if st is not None:
+                    self._at_level = level
+                    self._at = at
+                    return st
+            at = bisect.bisect(self._order, -level.priority)
+            if at == len(self._order):
+                self._at_level = level
+                self._at = _PAST_THE_END
+                return None
+            level = self._levels[self._descending[at]]
+            index = level.head
 
     def values(self) -> Iterable[RunState]:
         """In placement order; do not change the queue while iterating."""
         levels = self._levels
         if len(levels) == 1:
-            return next(iter(levels.values())).values()
-        # maps and a chain, no generator frame: a queue's walk starts once per cycle
+            return next(iter(levels.values())).entries()
         return itertools.chain.from_iterable(
-            map(dict.values, map(levels.__getitem__, self._descending))
+            map(_Level.entries, map(levels.__getitem__, self._descending))
         )
 
     def highest(self) -> int | None:

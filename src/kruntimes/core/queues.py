@@ -13,7 +13,6 @@ the pool (capacity) or the queue (quota) keeps the room for it.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, cast
 
@@ -60,7 +59,7 @@ class CycleWalk:
         "bound",
         "capacity_skipped",
         "count",
-        "iters",
+        "mark",
         "now",
         "out",
         "pool",
@@ -71,7 +70,8 @@ class CycleWalk:
         self.pool = pool
         self.now = now
         self.out = out
-        self.iters: dict[str, Iterator[RunState]] = {}
+        self.mark = pool.pending.begin_walk()
+        """Where each queue's walk stands is kept by its `PendingQueue` under this mark."""
         self.bound: list[tuple[str, str]] = []
         self.count = 0
         self.capacity_skipped: list[RunState] = []
@@ -247,8 +247,13 @@ class Queues(Gangs):
             pool.starving.remove(st)
 
     def _charge(self, st: RunState, pool: Pool | None, sign: int) -> None:
+        """Count `st`'s request for (`sign` 1) or against (-1) its queue, its cohort and its
+        queue's share of `pool`."""
         qs = st.queue
         if qs is None:
+            return
+        if sign > 0 and pool is not None:
+            self._charge_bind(st, qs, pool)
             return
         charge(qs, st.request, sign)
         qs.holding += sign
@@ -268,6 +273,45 @@ class Queues(Gangs):
             subtract(held, st.request)
         if name in pool.shares:
             pool.shares.push(name, self._share(qs, pool))  # its share moved: re-rank it
+
+    def _charge_bind(self, st: RunState, qs: QueueState, pool: Pool) -> None:
+        """`_charge(st, pool, 1)`, once per decision: `charge`, `add` and `_share` inlined
+        in one pass over the request."""
+        request = st.request
+        usage = qs.usage
+        name = st.queue_name
+        held = pool.usage.get(name)
+        if held is None:
+            held = pool.usage[name] = {}
+        cohort = qs.cohort
+        if cohort is None:
+            for resource, amount in request:
+                usage[resource] = usage.get(resource, 0) + amount
+                held[resource] = held.get(resource, 0) + amount
+        else:
+            quota = qs.quota
+            lent = cohort.usage
+            for resource, amount in request:
+                usage[resource] = usage.get(resource, 0) + amount
+                held[resource] = held.get(resource, 0) + amount
+                if resource in quota:
+                    lent[resource] = lent.get(resource, 0) + amount
+        qs.holding += 1
+        if qs.owed_cleared:
+            self._quota_moved(qs)
+        if self._has_share:
+            if name in pool.shares:
+                pool.shares.push(name, self._share(qs, pool))
+            return
+        top = 0.0  # `dominant_share(held, pool.capacity)`
+        capacity = pool.capacity
+        for resource, amount in held.items():
+            cap = capacity.get(resource, 0)
+            if cap > 0:
+                share = amount / cap
+                if share > top:  # noqa: PLR1730 - max() without the call, per bind
+                    top = share
+        pool.shares.update(name, top / qs.weight if held else 0.0)  # re-rank it
 
     def _quota_moved(self, qs: QueueState) -> None:
         """Quota spans runtimes: a Run finishing on one may let the queue start a Run on
@@ -402,44 +446,41 @@ class Queues(Gangs):
             pending.added.clear()
         walk = CycleWalk(pool, now, out)
         done: list[QueueState] = []
-        take = self._take_one
+        attempt = self._try
         waiting = pending.queues
+        mark = walk.mark
+        bound = walk.bound
         while walk.count < budget:
             name = shares.pop()
             if name is None:
                 break
-            if name not in waiting:
+            sub = waiting.get(name)
+            if sub is None:
                 shares.discard(name)  # nothing pending here any more
                 continue
             qs = queues[(namespace, name)]
-            outcome = take(qs, walk, out)
+            # The queue's next Run that can start binds (`_BOUND`), or the queue is done for
+            # this cycle (`_DONE`), or the pool is (`_FULL`). Runs bound leave the queue at
+            # the end of the cycle: the queue's walk goes on where it stopped.
+            outcome: int | None = _DONE
+            st = sub.walk(mark)
+            while st is not None:
+                outcome = attempt(st, qs, walk, out)
+                if outcome is not None:
+                    break
+                st = sub.walk(mark)
+            if outcome is _BOUND:
+                assert st is not None
+                bound.append(st.key)  # the bind re-ranked the queue already (`_charge`)
+                continue
+            done.append(qs)
             if outcome is _FULL:
-                done.append(qs)
                 break
-            if outcome is _DONE:
-                done.append(qs)
-            # _BOUND: the bind re-ranked the queue already (`_charge`)
         else:
             self._dirty_pools.add(pool.key)
         for qs in done:
             shares.push(qs.key[1], self._share(qs, pool))
-        return walk.count, walk.bound
-
-    def _take_one(self, qs: QueueState, walk: CycleWalk, out: list[Decision]) -> int:
-        """Bind the next Run of `qs` that can start (`_BOUND`), or say the queue is done for
-        this cycle (`_DONE`) or the pool is (`_FULL`). Runs bound leave the queue at the end
-        of the cycle (`walk.bound`): the queue's walk goes on where it stopped."""
-        name = qs.key[1]
-        it = walk.iters.get(name)
-        if it is None:
-            it = walk.iters[name] = iter(walk.pool.pending.queues[name].values())
-        for st in it:
-            outcome = self._try(st, qs, walk, out)
-            if outcome is not None:
-                if outcome is _BOUND:
-                    walk.bound.append(st.key)
-                return outcome
-        return _DONE
+        return walk.count, bound
 
     def _try(
         self, st: RunState, qs: QueueState, walk: CycleWalk, out: list[Decision]
@@ -460,7 +501,8 @@ class Queues(Gangs):
             if qs.unlimited:
                 reason = None
             else:
-                qs.forgive((st.key,))
+                if qs.owed:
+                    qs.forgive((st.key,))  # judged afresh
                 reason = quota_verdict(qs, st.request, st.key)
         else:
             reason = self._admission_verdict(st, qs)
@@ -568,7 +610,7 @@ class Queues(Gangs):
         st.reserved = True
         st.wait = None
         st.passed_since = None
-        if st.queue is not None:
+        if st.queue is not None and st.queue.starving is not None:
             self._stop_starving(st.queue, st)  # its Runs on other runtimes were held for it
         self._hold_on(st, best, pool)
         st.pod_uid = best.pod.uid if best.pod is not None else ""

@@ -669,7 +669,7 @@ class Scheduler(HolderIndex, Queues):
         st.holds = True
         self._index_holder(st)
         if st.queue is not None:
-            self._charge(st, pool, 1)
+            self._charge_bind(st, st.queue, pool)
         pool.touch(ps)
 
     def _release(self, st: RunState, *, reserved: bool = False, wake: bool = True) -> None:

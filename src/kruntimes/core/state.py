@@ -34,6 +34,7 @@ class RunState:
         "needs_slot",
         "not_before",
         "passed_since",
+        "pending_at",
         "phase",
         "pod",
         "pod_uid",
@@ -83,6 +84,8 @@ class RunState:
         self.gang: GangState | None = None
         self.passed_since: float | None = None
         """When a Run behind this one first started while it could not (backfill)."""
+        self.pending_at = -1
+        """Where the Run sits in its pending queue's priority level (`pool.PendingQueue`)."""
 
     @property
     def labels(self) -> Mapping[str, str]:
