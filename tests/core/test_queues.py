@@ -308,7 +308,7 @@ def test_a_starving_queue_keeps_its_quota_from_the_cohorts_borrowers() -> None:
     assert bound(s.cycle(NOW + 6)) == []  # the cpu a0 freed stays with a
     reason = s.why_waiting(("default", "b2"))
     assert reason is not None
-    assert "may not borrow while queue a" in reason.message
+    assert "kept for its queues waiting for their own quota" in reason.message
     finish(s, "a1")
     assert bound(s.cycle(NOW + 7)) == ["a-big"]
     finish(s, "b0")

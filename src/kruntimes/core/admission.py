@@ -191,11 +191,7 @@ def _quota_refusal(
                 f"queue {qs.name} is within its quota of {name} ({limit}) but cohort "
                 f"{cohort.key[1]} {LENT_OUT}; it returns as the borrowing Runs finish",
             )
-        return WaitReason(
-            WaitCode.QUOTA_EXCEEDED,
-            f"queue {qs.name} is at its quota of {name} ({limit}) and cohort "
-            f"{cohort.key[1]} has none idle to lend; the Run needs {amount}",
-        )
+        return _none_to_lend(qs, name, limit)
     assert qs.queue is not None  # it has a quota
     borrowing_limit = qs.queue.spec.borrowing_limit
     cap = None if borrowing_limit is None else borrowing_limit.get(name)
@@ -203,14 +199,19 @@ def _quota_refusal(
         return _over(qs, name, amount, limit, borrowing=cap)
     members = cohort.members.values()
     owed = [m.name for m in members if (m.owed or m.starving is not None) and m is not qs]
-    if owed:
-        return WaitReason(
-            WaitCode.QUOTA_EXCEEDED,
-            f"queue {qs.name} is at its quota of {name} ({limit}) and may not borrow "
-            f"while queue {sorted(owed)[0]} of cohort {cohort.key[1]} waits for "
-            "its own quota",
-        )
-    return None
+    return _none_to_lend(qs, name, limit) if owed else None
+
+
+def _none_to_lend(qs: QueueState, name: str, limit: int) -> WaitReason:
+    """One reason whether the cohort's quota is all in use or its idle quota is kept for
+    queues owed their own: which one holds flips with every bind and end in a busy cohort,
+    and a reason that flips is a status write each time."""
+    assert qs.cohort is not None
+    return WaitReason(
+        WaitCode.QUOTA_EXCEEDED,
+        f"queue {qs.name} is at its quota of {name} ({limit}) and cohort {qs.cohort.key[1]} "
+        "has none to lend it: all in use, or kept for its queues waiting for their own quota",
+    )
 
 
 def _over(
