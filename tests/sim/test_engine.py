@@ -51,7 +51,7 @@ def test_every_arrival_is_accounted_for_even_with_failures() -> None:
     setup = SimSetup(
         pools=pools(4),
         retry=RetryPolicy(max_attempts=3, backoff_seconds=0.5),
-        failures=FailureModel(pod_loss_per_hour=30.0, agent_crash_per_hour=30.0, run_failure=0.1),
+        failures=FailureModel(pod_loss_per_hour=30.0, agent_crash_per_hour=30.0, run_failure=0.3),
     )
     result = simulate(setup, horizon=120.0, drain=30.0)
     expected = sum(1 for _ in arrivals(horizon=120.0))
@@ -71,7 +71,7 @@ def test_littles_law_holds_on_the_outputs() -> None:
 
 
 def test_room_enough_means_no_queueing_and_all_warm() -> None:
-    result = simulate(SimSetup(pools=pools(50)))
+    result = simulate(SimSetup(pools=pools(50), reaction=Constant(0.0)))
     assert result.latency.queueing.max == 0.0
     assert result.warm_hit_rate == 1.0
     assert result.latency.dispatch.p50 == pytest.approx(0.002, rel=0.01)

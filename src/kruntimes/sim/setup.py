@@ -13,7 +13,9 @@ from kruntimes.sim.distributions import POD_STARTUP_DEFAULT, Constant, Distribut
 DISPATCH_DEFAULT = Constant(0.002)
 """Bind to start: a status write, its watch event and the agent's claim (embedded engine)."""
 AGENT_RESTART_DEFAULT = Constant(10.0)
-REACTION_DEFAULT = Constant(0.0)
+REACTION_DEFAULT = Constant(0.0005)
+"""A change to the cycle that sees it: the embedded engine's idle submit-to-bind median
+(0.53 ms, benchmarks/sim_validation.py). Changes meanwhile join that cycle."""
 
 
 @frozen
@@ -85,9 +87,9 @@ class SimSetup:
     engine: `benchmarks/sim_validation.py` calibrates it). `reaction` is the
     time from a change (a Run created or ended, a Pod added or lost) to the
     scheduling cycle that sees it (the store's watch event, the loop's
-    wake-up); changes meanwhile join that cycle. `cycle_interval` spaces
-    cycles (0 with a zero `reaction`: a cycle at every instant with news,
-    an idealised idle engine).
+    wake-up; default: the embedded engine's, 0.5 ms); changes meanwhile join
+    that cycle. `cycle_interval` spaces cycles (0 with a zero `reaction`: a
+    cycle at every instant with news, an idealised engine).
     """
 
     pools: tuple[PoolSpec, ...]
