@@ -103,7 +103,7 @@ class Simulation:
         self.scheduler = (
             scheduler_factory(setup)
             if scheduler_factory is not None
-            else new_scheduler(setup.scheduler, setup.plugins, load_entry_points=False)
+            else new_scheduler(setup.scheduler, setup.plugins, load_entry_points=setup.entry_points)
         )
         self.now = 0.0
         self._events: list[tuple[float, int, int, Any]] = []

@@ -96,6 +96,9 @@ class SimSetup:
     queues: tuple[RunQueue, ...] = ()
     scheduler: SchedulerConfig = field(factory=SchedulerConfig)
     plugins: tuple[object, ...] = ()
+    entry_points: bool = False
+    """Also load the plugins installed as `kruntimes` entry points, as an engine does. Off by
+    default: a scenario's result should not depend on what happens to be installed."""
     dispatch: Distribution = DISPATCH_DEFAULT
     cycle_interval: float = 0.0
     reaction: Distribution = REACTION_DEFAULT
