@@ -287,9 +287,11 @@ def test_memory_does_not_grow_with_the_number_of_arrivals() -> None:
         Workload("c", Diurnal(500.0, 0.5, period=60.0), Constant(1.0)),
         Workload("d", Burst(0.0, 40_000, 40.0), Constant(1.0)),
     ]
-    small = peak_memory(scenario_arrivals(ws, seed=1, until=4.0))  # ~6,000 arrivals
-    large = peak_memory(scenario_arrivals(ws, seed=1, until=40.0))  # ~60,000 arrivals
-    assert large < small * 1.5 + 16_384
+    # the least of three: tracemalloc counts every allocation of the process, and threads
+    # other tests left running (a watch, a server) allocate now and then
+    small = min(peak_memory(scenario_arrivals(ws, seed=1, until=4.0)) for _ in range(3))
+    large = min(peak_memory(scenario_arrivals(ws, seed=1, until=40.0)) for _ in range(3))
+    assert large < small * 1.5 + 16_384  # ~6,000 against ~60,000 arrivals
 
 
 # -- scenario syntax ------------------------------------------------------------------------

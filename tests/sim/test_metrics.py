@@ -539,6 +539,9 @@ def _peak(n: int) -> int:
 
 
 def test_memory_stays_flat_with_the_number_of_runs() -> None:
-    small, large = _peak(5_000), _peak(50_000)
+    # the least of three: tracemalloc counts every allocation of the process (other tests'
+    # threads too)
+    small = min(_peak(5_000) for _ in range(3))
+    large = min(_peak(50_000) for _ in range(3))
     assert large < small * 1.5 + 64 * 1024, (small, large)
     assert large < 1024 * 1024

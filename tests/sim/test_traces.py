@@ -373,5 +373,9 @@ def test_csv_replay_memory_does_not_grow_with_rows(tmp_path: Path) -> None:
             )
         return TraceWorkload(path, reorder_window=1.0)
 
-    small, large = peak_replay_memory(trace(5_000)), peak_replay_memory(trace(50_000))
+    small_trace, large_trace = trace(5_000), trace(50_000)
+    # the least of three: tracemalloc counts every allocation of the process (other tests'
+    # threads too)
+    small = min(peak_replay_memory(small_trace) for _ in range(3))
+    large = min(peak_replay_memory(large_trace) for _ in range(3))
     assert large < small * 1.5 + 16_384

@@ -529,6 +529,7 @@ NOT_IN_SCHEMA = {
     "any timestamp": "format date-time (test_every_integer_is_int64...)",
     "any number": "type number; finiteness is the library's (JSON has no NaN)",
     "spec.array, spec.gang": "a CEL rule (1.25+)",
+    "metadata.name (array Run)": "library only: a rule across metadata and spec",
     "values kept verbatim": "library only: depth and size of free-form JSON",
 }
 
