@@ -162,6 +162,8 @@ def describe_run(run: Run) -> None:
         ("Cancel requested", "yes" if run.spec.cancel_requested else ""),
         ("Outputs", _pairs(s.outputs)),
         ("Artifacts", ", ".join(a.name for a in s.artifact_refs)),
+        ("Array", _array(run)),
+        ("Failed indexes", s.array.failed_indexes if s.array is not None else ""),
     ]
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
@@ -241,6 +243,19 @@ def outcome(run: Run) -> str:
     if run.status.phase is not Phase.SUCCEEDED and run.status.message:
         line += f" ({run.status.message})"
     return line
+
+
+def _array(run: Run) -> str:
+    """An array Run's progress: `12 of 100 succeeded, 2 failed, 5 running`."""
+    spec, progress = run.spec.array, run.status.array
+    if spec is None:
+        return ""
+    if progress is None:
+        return f"0 of {spec.completions} succeeded"
+    return (
+        f"{progress.succeeded} of {spec.completions} succeeded, {progress.failed} failed, "
+        f"{progress.active} running"
+    )
 
 
 def _pairs(mapping: Mapping[str, Any]) -> str:

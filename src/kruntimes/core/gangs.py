@@ -36,6 +36,8 @@ class Gangs:
     _pools: dict[tuple[str, str], Pool]
     _timers: list[tuple[float, int, int, tuple[str, str]]]
     _terminal_next: dict[tuple[str, str], Terminate]
+    _has_admit: bool
+    """Whether a `kruntimes_admit` plugin is registered (set by `Queues`)."""
 
     if TYPE_CHECKING:
 
@@ -149,7 +151,7 @@ class Gangs:
             return WaitReason(
                 WaitCode.QUOTA_EXCEEDED, f"gang {name} ({gang.size} Runs): {reason.message}"
             )
-        if getattr(self, "_has_admit", False):
+        if self._has_admit:
             for m in members:
                 refusal = self.policy.admit(m.run, qs, self._view)  # type: ignore[attr-defined]
                 if refusal is not None:
