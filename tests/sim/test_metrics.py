@@ -530,10 +530,12 @@ def _peak(n: int) -> int:
     metrics = Metrics(bucket_seconds=2.0, labels=("py", "js"))
     done = metrics.run_done
     tracemalloc.start()
+    tracemalloc.reset_peak()  # if something else traces already
+    base = tracemalloc.get_traced_memory()[0]
     try:
         for run in _stream(n, seed=n):
             done(*run)
-        return tracemalloc.get_traced_memory()[1]
+        return tracemalloc.get_traced_memory()[1] - base
     finally:
         tracemalloc.stop()
 
@@ -543,5 +545,7 @@ def test_memory_stays_flat_with_the_number_of_runs() -> None:
     # threads too)
     small = min(_peak(5_000) for _ in range(3))
     large = min(_peak(50_000) for _ in range(3))
-    assert large < small * 1.5 + 64 * 1024, (small, large)
+    # bounded, not flat to the byte: a histogram bucket's count becomes an int object of its
+    # own once past 256, so up to buckets x 28 bytes (~350 KiB for 6 histograms) may appear
+    assert large < small + 512 * 1024, (small, large)
     assert large < 1024 * 1024

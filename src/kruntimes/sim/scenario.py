@@ -245,6 +245,7 @@ _TOP_KEYS = (
     "failures",
     "scheduler",
     "plugins",
+    "entryPoints",
     "policies",
     "baseline",
     "recommend",
@@ -294,6 +295,7 @@ def _parse(data: object, *, base_dir: Path, source: str) -> Scenario:
         failures=_failures(data.get("failures")),
         namespace=namespace,
         autoscale_every=_positive_seconds(data.get("autoscaleEvery", 1.0), what="autoscaleEvery"),
+        entry_points=_bool(data.get("entryPoints", False), "entryPoints"),
     )
     policies = _policies(data.get("policies"), scheduler, plugins)
     baseline = _baseline(data.get("baseline", True), pools)
