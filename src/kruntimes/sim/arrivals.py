@@ -34,6 +34,8 @@ from kruntimes.sim.distributions import (
     Distribution,
     bind,
     check_keys,
+    expect_mapping,
+    expect_name,
     parse_distribution,
     parse_seconds,
     single_key,
@@ -485,12 +487,6 @@ def parse_rate(value: object, *, what: str) -> float:
     return rate
 
 
-def _mapping(value: object, *, what: str, example: str) -> Mapping[Any, object]:
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{what}: expected a mapping like {example}, got {type(value).__name__}")
-    return value
-
-
 def _count(value: object, *, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, float) and value.is_integer():
@@ -572,11 +568,11 @@ def _prefixed(what: str, err: ValueError) -> ValueError:
 
 def parse_process(spec: object, *, what: str) -> ArrivalProcess:
     """An arrival process from `{poisson: {rate: 200/s}}` and the like."""
-    spec = _mapping(spec, what=what, example="{poisson: {rate: 200/s}}")
+    spec = expect_mapping(spec, what=what, example="{poisson: {rate: 200/s}}")
     kind = single_key(spec, what=what, kinds=tuple(_PROCESSES), noun="arrival process")
     here = f"{what}.{kind}"
     parse, example = _PROCESSES[kind]
-    params = _mapping(spec[kind], what=here, example=example)
+    params = expect_mapping(spec[kind], what=here, example=example)
     try:
         return parse(params, here)
     except ValueError as err:
@@ -585,7 +581,7 @@ def parse_process(spec: object, *, what: str) -> ArrivalProcess:
 
 def parse_requests(spec: object, *, what: str) -> Mapping[str, int]:
     """Run requests from `{runs: 1, gpu: 2}`; values are integer quantities ("1k", "2Ki")."""
-    spec = _mapping(spec, what=what, example="{runs: 1, gpu: 1}")
+    spec = expect_mapping(spec, what=what, example="{runs: 1, gpu: 1}")
     requests: dict[str, int] = {}
     for name, value in spec.items():
         if not isinstance(name, str) or not name:
@@ -609,12 +605,6 @@ _WORKLOAD_KEYS = (
 )
 
 
-def _name(value: object, *, what: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{what}: expected a non-empty name, got {value!r}")
-    return value
-
-
 def _priority(value: object, *, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{what}: expected an integer, got {value!r}")
@@ -628,7 +618,9 @@ def parse_workload(spec: object, *, what: str) -> Workload:
     p99: 2s}}, requests: {runs: 1}, queue: q, priority: 0, runs: 1000, function: f}`;
     runtime, arrivals and duration are required.
     """
-    spec = _mapping(spec, what=what, example="{runtime: python, arrivals: ..., duration: ...}")
+    spec = expect_mapping(
+        spec, what=what, example="{runtime: python, arrivals: ..., duration: ...}"
+    )
     check_keys(spec, what=what, known=_WORKLOAD_KEYS, required=("runtime", "arrivals", "duration"))
     queue = spec.get("queue")
     runs = spec.get("runs")
@@ -637,11 +629,11 @@ def parse_workload(spec: object, *, what: str) -> Workload:
         raise ValueError(f"{what}.function: expected a string, got {function!r}")
     requests = spec.get("requests")
     return Workload(
-        runtime=_name(spec["runtime"], what=f"{what}.runtime"),
+        runtime=expect_name(spec["runtime"], what=f"{what}.runtime"),
         process=parse_process(spec["arrivals"], what=f"{what}.arrivals"),
         duration=parse_distribution(spec["duration"], what=f"{what}.duration"),
         requests=None if requests is None else parse_requests(requests, what=f"{what}.requests"),
-        queue=None if queue is None else _name(queue, what=f"{what}.queue"),
+        queue=None if queue is None else expect_name(queue, what=f"{what}.queue"),
         priority=_priority(spec.get("priority", 0), what=f"{what}.priority"),
         runs=None if runs is None else _count(runs, what=f"{what}.runs"),
         function=str(function),

@@ -21,7 +21,7 @@ import random
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
 from statistics import NormalDist
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from attrs import field, frozen
 
@@ -390,6 +390,24 @@ def _number(value: object, *, what: str) -> float:
 def _shown(value: object) -> str:
     text = repr(value)
     return f"{type(value).__name__} {text if len(text) <= 60 else text[:60] + '...'}"
+
+
+def shown(value: object) -> str:
+    """`repr(value)`, cut to 60 characters: error messages quote what they were given."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:60] + "..."
+
+
+def expect_mapping(value: object, *, what: str, example: str) -> Mapping[Any, Any]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{what}: expected a mapping like {example}, got {shown(value)}")
+    return value
+
+
+def expect_name(value: object, *, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{what}: expected a non-empty name, got {shown(value)}")
+    return value
 
 
 def check_keys(

@@ -37,6 +37,9 @@ from kruntimes.sim.metrics import Metrics
 from kruntimes.sim.results import SimResult
 from kruntimes.sim.setup import PoolSpec, SimSetup
 
+SYSTEM = "kruntimes"
+"""The name of a simulation's result (a scenario's policies name theirs)."""
+
 ALWAYS_FRESH = math.inf
 """A heartbeat that never goes stale: the simulator does not send heartbeat events
 (10,000 Pods beating every few seconds would dominate the run); a crashed agent's
@@ -170,7 +173,7 @@ class Simulation:
             horizon=horizon,
             end=end,
             scenario=scenario,
-            system="kruntimes",
+            system=SYSTEM,
             pod_seconds=self._pod_seconds,
             extra={"decisions": dict(self.scheduler.statistics().decisions), **self.statistics()},
         )

@@ -37,13 +37,18 @@ from kruntimes.core import SchedulerConfig
 from kruntimes.model import DEFAULT_POD_CAPACITY, RUN_QUEUE_KIND, RetryPolicy, RunQueue
 from kruntimes.plugin_manager import new_scheduler
 from kruntimes.sim.arrivals import Arrival, Source, Workload, parse_workload, scenario_arrivals
+from kruntimes.sim.baseline import SYSTEM as ONE_POD_PER_RUN
 from kruntimes.sim.distributions import (
     POD_STARTUP_DEFAULT,
     Distribution,
     check_keys,
+    expect_mapping,
+    expect_name,
     parse_distribution,
     parse_seconds,
+    shown,
 )
+from kruntimes.sim.engine import SYSTEM as KRUNTIMES
 from kruntimes.sim.setup import (
     AGENT_RESTART_DEFAULT,
     DISPATCH_DEFAULT,
@@ -67,9 +72,9 @@ __all__ = [
     "parse_scenario",
 ]
 
-DEFAULT_SYSTEM = "kruntimes"
+DEFAULT_SYSTEM = KRUNTIMES
 """The name of the one result of a scenario without `policies`."""
-BASELINE = "one-pod-per-run"
+BASELINE = ONE_POD_PER_RUN
 """The baseline's name; no policy may take it."""
 LATENCIES = {"endToEnd": "end_to_end", "queueing": "queueing"}
 """`recommend.target.latency` values and the `Latencies` field each one reads."""
@@ -270,12 +275,12 @@ def _parse(data: object, *, base_dir: Path, source: str) -> Scenario:
         shown = "an empty file" if data is None else f"a {type(data).__name__}"
         raise ValueError(f"expected a mapping of {', '.join(_TOP_KEYS[:4])}, ...; got {shown}")
     check_keys(data, what="scenario", known=_TOP_KEYS, required=("name", "horizon"))
-    name = _name(data["name"], what="name")
+    name = expect_name(data["name"], what="name")
     description = _text(data.get("description", ""), what="description")
     seed = _integer(data.get("seed", 0), what="seed")
     horizon = _positive_seconds(data["horizon"], what="horizon")
     drain = None if data.get("drain") is None else parse_seconds(data["drain"], what="drain")
-    namespace = _name(data.get("namespace", "default"), what="namespace")
+    namespace = expect_name(data.get("namespace", "default"), what="namespace")
     pools = _pools(data.get("pools"))
     queues = _queues(data.get("queues"), namespace)
     workloads = _workloads(data.get("workloads"), base_dir)
@@ -318,26 +323,9 @@ def _parse(data: object, *, base_dir: Path, source: str) -> Scenario:
 # -- values ---------------------------------------------------------------------------------
 
 
-def _shown(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:60] + "..."
-
-
-def _mapping(value: object, *, what: str, example: str) -> Mapping[Any, Any]:
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{what}: expected a mapping like {example}, got {_shown(value)}")
-    return value
-
-
 def _list(value: object, *, what: str, example: str) -> Sequence[Any]:
     if isinstance(value, str | bytes) or not isinstance(value, Sequence):
-        raise ValueError(f"{what}: expected a list like {example}, got {_shown(value)}")
-    return value
-
-
-def _name(value: object, *, what: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{what}: expected a non-empty string, got {_shown(value)}")
+        raise ValueError(f"{what}: expected a list like {example}, got {shown(value)}")
     return value
 
 
@@ -345,7 +333,7 @@ def _text(value: object, *, what: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise ValueError(f"{what}: expected a string, got {_shown(value)}")
+        raise ValueError(f"{what}: expected a string, got {shown(value)}")
     return value
 
 
@@ -353,7 +341,7 @@ def _integer(value: object, *, what: str, minimum: int | None = None) -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{what}: expected a whole number, got {_shown(value)}")
+        raise ValueError(f"{what}: expected a whole number, got {shown(value)}")
     if minimum is not None and value < minimum:
         raise ValueError(f"{what}: must be a whole number >= {minimum}, got {value}")
     return value
@@ -361,7 +349,7 @@ def _integer(value: object, *, what: str, minimum: int | None = None) -> int:
 
 def _number(value: object, *, what: str, low: float = 0.0, high: float = math.inf) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{what}: expected a number, got {_shown(value)}")
+        raise ValueError(f"{what}: expected a number, got {shown(value)}")
     if not (math.isfinite(value) and low <= value <= high):
         within = f">= {low:g}" if math.isinf(high) else f"within {low:g}..{high:g}"
         raise ValueError(f"{what}: must be a finite number {within}, got {value!r}")
@@ -371,7 +359,7 @@ def _number(value: object, *, what: str, low: float = 0.0, high: float = math.in
 def _positive_seconds(value: object, *, what: str) -> float:
     seconds = parse_seconds(value, what=what)
     if seconds <= 0:
-        raise ValueError(f"{what}: must be greater than 0, got {_shown(value)}")
+        raise ValueError(f"{what}: must be greater than 0, got {shown(value)}")
     return seconds
 
 
@@ -383,7 +371,7 @@ def _distribution(
 
 
 def _quantities(value: object, *, what: str, example: str) -> dict[str, int]:
-    spec = _mapping(value, what=what, example=example)
+    spec = expect_mapping(value, what=what, example=example)
     out: dict[str, int] = {}
     for key, amount in spec.items():
         if not isinstance(key, str) or not key:
@@ -398,13 +386,13 @@ def _quantities(value: object, *, what: str, example: str) -> dict[str, int]:
 
 
 def _strings(value: object, *, what: str) -> dict[str, str]:
-    spec = _mapping(value, what=what, example="{tier: fast}")
+    spec = expect_mapping(value, what=what, example="{tier: fast}")
     out: dict[str, str] = {}
     for key, text in spec.items():
         if not isinstance(key, str) or not key:
             raise ValueError(f"{what}: keys must be non-empty strings, got {key!r}")
         if not isinstance(text, str):
-            raise ValueError(f"{what}.{key}: expected a string, got {_shown(text)}")
+            raise ValueError(f"{what}.{key}: expected a string, got {shown(text)}")
         out[key] = text
     return out
 
@@ -433,9 +421,9 @@ def _pools(value: object) -> tuple[PoolSpec, ...]:
     seen: dict[str, int] = {}
     for i, item in enumerate(items):
         what = f"pools[{i}]"
-        spec = _mapping(item, what=what, example="{runtime: python, replicas: 10}")
+        spec = expect_mapping(item, what=what, example="{runtime: python, replicas: 10}")
         check_keys(spec, what=what, known=_POOL_KEYS, required=("runtime", "replicas"))
-        runtime = _name(spec["runtime"], what=f"{what}.runtime")
+        runtime = expect_name(spec["runtime"], what=f"{what}.runtime")
         if runtime in seen:
             raise ValueError(
                 f"{what}.runtime: {runtime!r} already has a pool (pools[{seen[runtime]}]); "
@@ -493,10 +481,12 @@ def _queues(value: object, namespace: str) -> tuple[RunQueue, ...]:
     seen: dict[str, int] = {}
     for i, item in enumerate(items):
         what = f"queues[{i}]"
-        doc = dict(_mapping(item, what=what, example="{metadata: {name: ci}, spec: {weight: 2}}"))
+        doc = dict(
+            expect_mapping(item, what=what, example="{metadata: {name: ci}, spec: {weight: 2}}")
+        )
         kind = doc.setdefault("kind", RUN_QUEUE_KIND)
         if kind != RUN_QUEUE_KIND:
-            raise ValueError(f"{what}.kind: expected {RUN_QUEUE_KIND}, got {_shown(kind)}")
+            raise ValueError(f"{what}.kind: expected {RUN_QUEUE_KIND}, got {shown(kind)}")
         doc.setdefault("apiVersion", _API_VERSION)
         metadata = doc.get("metadata")
         if isinstance(metadata, Mapping) and "namespace" not in metadata:
@@ -604,7 +594,7 @@ def _retry(value: object) -> RetryPolicy:
     """`{maxAttempts: 3, backoff: 1s, retryableReasons: [...]}`, as a Run's `spec.retryPolicy`."""
     if value is None:
         return RetryPolicy()
-    spec = _mapping(value, what="retry", example="{maxAttempts: 3, backoff: 1s}")
+    spec = expect_mapping(value, what="retry", example="{maxAttempts: 3, backoff: 1s}")
     check_keys(spec, what="retry", known=_RETRY_KEYS)
     attempts = _integer(spec.get("maxAttempts", 1), what="retry.maxAttempts", minimum=1)
     if attempts > 100:
@@ -612,7 +602,7 @@ def _retry(value: object) -> RetryPolicy:
     reasons = spec.get("retryableReasons") or []
     items = _list(reasons, what="retry.retryableReasons", example="[ExecutionLost, PodGone]")
     for j, reason in enumerate(items):
-        _name(reason, what=f"retry.retryableReasons[{j}]")
+        expect_name(reason, what=f"retry.retryableReasons[{j}]")
     return RetryPolicy(
         max_attempts=attempts,
         backoff_seconds=parse_seconds(spec.get("backoff", 1.0), what="retry.backoff"),
@@ -627,7 +617,7 @@ def _failures(value: object) -> FailureModel:
     if value is None:
         return FailureModel()
     what = "failures"
-    spec = _mapping(value, what=what, example="{podLossPerHour: 0.5, runFailure: 0.01}")
+    spec = expect_mapping(value, what=what, example="{podLossPerHour: 0.5, runFailure: 0.01}")
     check_keys(spec, what=what, known=_FAILURE_KEYS)
     return FailureModel(
         pod_loss_per_hour=_number(spec.get("podLossPerHour", 0), what=f"{what}.podLossPerHour"),
@@ -661,7 +651,7 @@ def _value_parser(name: str, hint: object) -> Callable[[object, str], object]:
     if hint is bool:
         return _bool
     if hint is str:
-        return lambda v, what: _name(v, what=what)
+        return lambda v, what: expect_name(v, what=what)
     if hint is int:
         return lambda v, what: _integer(v, what=what)
     if hint is float:
@@ -673,20 +663,20 @@ def _value_parser(name: str, hint: object) -> Callable[[object, str], object]:
         return lambda v, what: None if v is None else inner(v, what)
     if origin is tuple and args and args[0] is str:
         return lambda v, what: tuple(
-            _name(s, what=f"{what}[{j}]")
+            expect_name(s, what=f"{what}[{j}]")
             for j, s in enumerate(_list(v, what=what, example="[name]"))
         )
     if origin is not None and issubclass(origin, Mapping) and args == (str, int):
         return lambda v, what: {
             str(k): _integer(n, what=f"{what}.{k}")
-            for k, n in _mapping(v, what=what, example="{name: 1}").items()
+            for k, n in expect_mapping(v, what=what, example="{name: 1}").items()
         }
     return lambda v, what: v  # pragma: no cover - a field type this reader does not know
 
 
 def _bool(value: object, what: str) -> bool:
     if not isinstance(value, bool):
-        raise ValueError(f"{what}: expected true or false, got {_shown(value)}")
+        raise ValueError(f"{what}: expected true or false, got {shown(value)}")
     return value
 
 
@@ -694,7 +684,7 @@ def _scheduler(value: object, base: SchedulerConfig, *, what: str) -> SchedulerC
     """`base` with the keys of `value` (camelCase `SchedulerConfig` fields) replaced."""
     if value is None:
         return base
-    spec = _mapping(value, what=what, example="{ordering: most-allocated}")
+    spec = expect_mapping(value, what=what, example="{ordering: most-allocated}")
     fields = _scheduler_fields()
     check_keys(spec, what=what, known=tuple(fields))
     changes: dict[str, Any] = {}
@@ -728,7 +718,7 @@ def _plugins(value: object, *, what: str) -> tuple[object, ...]:
     for j, item in enumerate(items):
         here = f"{what}[{j}]"
         if not isinstance(item, str) or not _PLUGIN.fullmatch(item):
-            raise ValueError(f"{here}: expected 'module' or 'module:attribute', got {_shown(item)}")
+            raise ValueError(f"{here}: expected 'module' or 'module:attribute', got {shown(item)}")
         module_name, _, attr = item.partition(":")
         try:
             obj: object = importlib.import_module(module_name)
@@ -754,7 +744,7 @@ def _policies(
     if value is None:
         return {}
     example = "{spread: {scheduler: {ordering: least-loaded}}}"
-    spec = _mapping(value, what="policies", example=example)
+    spec = expect_mapping(value, what="policies", example=example)
     if not spec:
         raise ValueError("policies: expected at least one policy (or leave policies out)")
     out: dict[str, Policy] = {}
@@ -764,7 +754,7 @@ def _policies(
         what = f"policies.{name}"
         if name == BASELINE:
             raise ValueError(f"{what}: {BASELINE!r} is the baseline's name; pick another")
-        given = _mapping(
+        given = expect_mapping(
             {} if body is None else body,
             what=what,
             example="{scheduler: {ordering: most-allocated}}",
@@ -789,7 +779,9 @@ def _baseline(value: object, pools: tuple[PoolSpec, ...]) -> BaselineSpec | None
     startup = pools[0].startup
     if value is True or value is None:
         return BaselineSpec(startup=startup)
-    spec = _mapping(value, what="baseline", example="{startup: {lognormal: {p50: 2s, p99: 8s}}}")
+    spec = expect_mapping(
+        value, what="baseline", example="{startup: {lognormal: {p50: 2s, p99: 8s}}}"
+    )
     check_keys(spec, what="baseline", known=_BASELINE_KEYS)
     max_pods = spec.get("maxPods")
     if max_pods is not None:
@@ -810,7 +802,7 @@ def _recommend(
     if value is None or value is False:
         return None
     what = "recommend"
-    spec = _mapping(value, what=what, example="{target: {p99: 500ms}, capacities: [4, 8]}")
+    spec = expect_mapping(value, what=what, example="{target: {p99: 500ms}, capacities: [4, 8]}")
     check_keys(spec, what=what, known=_RECOMMEND_KEYS, required=("target",))
     runtimes = [p.runtime for p in pools]
     if spec.get("runtime") is None:
@@ -820,19 +812,19 @@ def _recommend(
             )
         runtime = runtimes[0]
     else:
-        runtime = _name(spec["runtime"], what=f"{what}.runtime")
+        runtime = expect_name(spec["runtime"], what=f"{what}.runtime")
         if runtime not in runtimes:
             raise ValueError(
                 f"{what}.runtime: no pool of runtime {runtime!r}; pools: {', '.join(runtimes)}"
             )
     pool = pools[runtimes.index(runtime)]
-    target = _mapping(spec["target"], what=f"{what}.target", example="{p99: 500ms}")
+    target = expect_mapping(spec["target"], what=f"{what}.target", example="{p99: 500ms}")
     check_keys(target, what=f"{what}.target", known=_TARGET_KEYS, required=("p99",))
     p99 = _positive_seconds(target["p99"], what=f"{what}.target.p99")
     latency = target.get("latency", "endToEnd")
     if not isinstance(latency, str) or latency not in LATENCIES:
         raise ValueError(
-            f"{what}.target.latency: expected one of {', '.join(LATENCIES)}, got {_shown(latency)}"
+            f"{what}.target.latency: expected one of {', '.join(LATENCIES)}, got {shown(latency)}"
         )
     capacities: tuple[int, ...] = (pool.slots,)
     if spec.get("capacities") is not None:
@@ -851,7 +843,7 @@ def _recommend(
         horizon = _positive_seconds(spec["horizon"], what=f"{what}.horizon")
     policy = None
     if spec.get("policy") is not None:
-        policy = _name(spec["policy"], what=f"{what}.policy")
+        policy = expect_name(spec["policy"], what=f"{what}.policy")
         if policy not in policies:
             have = ", ".join(policies) or "none"
             raise ValueError(f"{what}.policy: no policy named {policy!r}; policies: {have}")

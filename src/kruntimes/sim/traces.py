@@ -55,6 +55,7 @@ from kruntimes.sim.distributions import (
     Percentiles,
     bind,
     check_keys,
+    expect_name,
     parse_distribution,
     parse_seconds,
 )
@@ -751,12 +752,6 @@ def _choice(value: object, *, what: str, choices: Sequence[str]) -> str:
     return value
 
 
-def _text(value: object, *, what: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{what}: expected a non-empty string, got {value!r}")
-    return value
-
-
 def _positive_number(value: object, *, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{what}: expected a number > 0, got {value!r}")
@@ -793,7 +788,7 @@ def parse_trace(spec: object, *, what: str, base_dir: Path) -> TraceWorkload:
             raise ValueError(f"{what}.durations: only for format azure-functions-2019")
         kwargs["durations"] = _path(t["durations"], what=f"{what}.durations", base_dir=base_dir)
     if "runtime" in t:
-        kwargs["runtime"] = _text(t["runtime"], what=f"{what}.runtime")
+        kwargs["runtime"] = expect_name(t["runtime"], what=f"{what}.runtime")
     elif fmt != "csv":
         raise ValueError(f"{what}: missing 'runtime' (the runtime, or runtime-name prefix)")
     if "runtimeBy" in t:
@@ -817,11 +812,11 @@ def parse_trace(spec: object, *, what: str, base_dir: Path) -> TraceWorkload:
     if "late" in t:
         kwargs["late"] = _choice(t["late"], what=f"{what}.late", choices=("error", "drop"))
     if "timeColumn" in t:
-        kwargs["time_column"] = _text(t["timeColumn"], what=f"{what}.timeColumn")
+        kwargs["time_column"] = expect_name(t["timeColumn"], what=f"{what}.timeColumn")
     if "requests" in t:
         kwargs["requests"] = parse_requests(t["requests"], what=f"{what}.requests")
     if t.get("queue") is not None:
-        kwargs["queue"] = _text(t["queue"], what=f"{what}.queue")
+        kwargs["queue"] = expect_name(t["queue"], what=f"{what}.queue")
     if "priority" in t:
         kwargs["priority"] = _int(t["priority"], what=f"{what}.priority", minimum=-(2**31))
     try:
