@@ -337,10 +337,13 @@ class Percentiles:
 
     @property
     def mean(self) -> float:
-        return math.fsum(
+        total = math.fsum(
             (p1 - p0) / 100.0 * (v0 + v1) / 2.0
             for (p0, v0), (p1, v1) in itertools.pairwise(self.points)
         )
+        # a weighted mean of the values lies within them; rounding must not take it out
+        # (with subnormal values the halving above underflows to 0)
+        return min(max(total, self.points[0][1]), self.points[-1][1])
 
 
 # -- scenario syntax ------------------------------------------------------------------------
